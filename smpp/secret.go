@@ -10,7 +10,7 @@ type Secret string
 
 const masked = "[redacted]"
 
-func (Secret) String() string           { return masked }
-func (Secret) GoString() string         { return masked }
-func (Secret) LogValue() slog.Value     { return slog.StringValue(masked) }
+func (Secret) String() string             { return masked }
+func (Secret) GoString() string           { return masked }
+func (Secret) LogValue() slog.Value       { return slog.StringValue(masked) }
 func (Secret) Format(f fmt.State, _ rune) { fmt.Fprint(f, masked) }
