@@ -542,9 +542,9 @@ func (c *Client) waitThrottle(ctx context.Context) error {
 }
 
 // Close stops the client gracefully: new submits are refused, submits
-// under way finish (or ctx ends), each connection is unbound, handlers
-// under way finish and their answers are written, then the connections
-// close. It waits for every goroutine of the client.
+// under way finish (or ctx ends), handlers under way finish and their
+// answers are written while new deliveries are answered ESME_RX_T_APPN,
+// each connection is unbound, then closed. It waits for every goroutine of the client.
 func (c *Client) Close(ctx context.Context) error {
 	c.mu.Lock()
 	if c.closed {
@@ -573,8 +573,10 @@ func (c *Client) Close(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.conn.send(ctx, &PDU{Command: Unbind}, "", c.cfg.ResponseTimeout)
+			// Acknowledge what the handlers are persisting before the
+			// unbind: the SMSC closes the connection after unbind_resp.
 			s.conn.Drain(ctx)
+			s.conn.send(ctx, &PDU{Command: Unbind}, "", c.cfg.ResponseTimeout)
 		}()
 	}
 	wg.Wait()

@@ -134,6 +134,7 @@ type Conn struct {
 	opts ConnOptions
 
 	seq      atomic.Uint32
+	draining atomic.Bool
 	lastRead atomic.Int64 // unix nanos
 	wq       chan outFrame
 	inflight chan struct{}
@@ -433,6 +434,10 @@ func (c *Conn) onRequest(p *PDU, decodeErr error) {
 		c.nack(p.Seq, StatusInvCmdID)
 		return
 	}
+	if c.draining.Load() {
+		c.Respond(&PDU{Command: p.Command.Response(), Status: c.opts.BusyStatus, Seq: p.Seq})
+		return
+	}
 	select {
 	case c.inflight <- struct{}{}:
 	default:
@@ -571,22 +576,25 @@ func (c *Conn) keepalive() {
 	}
 }
 
-// Drain waits until the handlers under way have finished and their
-// answers are written (or ctx ends), then closes the connection.
+// Drain stops handing new requests to Handler (they are answered
+// BusyStatus, so the SMSC redelivers them later or elsewhere), waits until
+// the handlers under way have finished and their answers are written, or
+// ctx ends. The connection stays open.
 func (c *Conn) Drain(ctx context.Context) {
+	c.draining.Store(true)
 	done := make(chan struct{})
 	go func() { c.handlers.Wait(); close(done) }()
 	select {
 	case <-done:
-		flushed := make(chan struct{})
-		if c.enqueue(outFrame{flushed: flushed}) == nil {
-			select {
-			case <-flushed:
-			case <-c.closing:
-			case <-ctx.Done():
-			}
-		}
 	case <-ctx.Done():
+		return
 	}
-	c.Close()
+	flushed := make(chan struct{})
+	if c.enqueue(outFrame{flushed: flushed}) == nil {
+		select {
+		case <-flushed:
+		case <-c.closing:
+		case <-ctx.Done():
+		}
+	}
 }

@@ -19,6 +19,15 @@ type Faults struct {
 	submitStatus smpp.Status
 	// responseDelay: answer submits after this delay.
 	responseDelay time.Duration
+	// throttleRate: submits per second accepted; above it ESME_RTHROTTLED.
+	throttleRate float64
+	tokens       float64
+	last         time.Time
+	// randomStatus answered with probability randomP.
+	randomStatus smpp.Status
+	randomP      float64
+	// refused counts submits answered with an error status.
+	refused int
 }
 
 // Faults returns the server's fault switches.
@@ -52,10 +61,51 @@ func (f *Faults) isSilent() bool {
 	return f.silent
 }
 
+// SetThrottle makes the SMSC accept at most rate submits a second (with a
+// burst of one second's worth) and answer ESME_RTHROTTLED above it; 0
+// turns throttling off.
+func (f *Faults) SetThrottle(rate float64) {
+	f.mu.Lock()
+	f.throttleRate, f.tokens, f.last = rate, rate, time.Now()
+	f.mu.Unlock()
+}
+
+// SetRandomStatus answers a share p (0..1) of submits with st, as a
+// congested SMSC answers ESME_RMSGQFUL now and then.
+func (f *Faults) SetRandomStatus(st smpp.Status, p float64) {
+	f.mu.Lock()
+	f.randomStatus, f.randomP = st, p
+	f.mu.Unlock()
+}
+
+// Refused returns how many submits were answered with an error status.
+func (f *Faults) Refused() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.refused
+}
+
 func (f *Faults) submitFault() smpp.Status {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.submitStatus
+	st := f.submitStatus
+	if st == smpp.StatusOK && f.randomP > 0 && rand.Float64() < f.randomP {
+		st = f.randomStatus
+	}
+	if st == smpp.StatusOK && f.throttleRate > 0 {
+		now := time.Now()
+		f.tokens = min(f.throttleRate, f.tokens+now.Sub(f.last).Seconds()*f.throttleRate)
+		f.last = now
+		if f.tokens < 1 {
+			st = smpp.StatusThrottled
+		} else {
+			f.tokens--
+		}
+	}
+	if st != smpp.StatusOK {
+		f.refused++
+	}
+	return st
 }
 
 func (f *Faults) delay() time.Duration {

@@ -276,13 +276,14 @@ func (s *Server) handle(ctx context.Context, p *peer, req *smpp.PDU) *smpp.PDU {
 			resp.Status = st
 			return resp
 		}
+		// A slow SMSC has taken the message when it is slow to answer.
+		resp.MessageID = s.accepted(p, req)
 		if d := s.faults.delay(); d > 0 {
 			select {
 			case <-time.After(d):
 			case <-ctx.Done():
 			}
 		}
-		resp.MessageID = s.accepted(p, req)
 		return resp
 	}
 	resp.Command = smpp.GenericNack
