@@ -4,9 +4,9 @@ go 1.26.8
 
 replace github.com/fiorix/go-smpp => github.com/fiorix/go-smpp/v2 v2.0.0-20210507124410-a82a321cf1d8
 
-require github.com/fiorix/go-smpp v0.0.0-20210403173735-2894b96e70ba
-
 require (
-	go.uber.org/goleak v1.3.0 // indirect
-	golang.org/x/text v0.43.0 // indirect
+	github.com/fiorix/go-smpp v0.0.0-20210403173735-2894b96e70ba
+	go.uber.org/goleak v1.3.0
 )
+
+require golang.org/x/text v0.43.0 // indirect
