@@ -92,6 +92,9 @@ func Decode(frame []byte) (*PDU, error) {
 		p.DataCoding = d.byte("data_coding")
 		p.SMDefaultMsgID = d.byte("sm_default_msg_id")
 		n := int(d.byte("sm_length"))
+		if n > MaxShortMessage {
+			d.fail(StatusInvMsgLen, "sm_length %d above %d", n, MaxShortMessage)
+		}
 		p.ShortMessage = d.bytes(n, "short_message")
 		p.TLVs = d.tlvs()
 	case DataSM:

@@ -36,6 +36,8 @@ type Config struct {
 	RetryInterval time.Duration
 	// ResponseTimeout bounds the wait for deliver_sm_resp. Default 5s.
 	ResponseTimeout time.Duration
+	// Window is how many deliver_sm may await their response. Default 64.
+	Window int
 	// EnquireInterval: the SMSC's own enquire_link; 0 disables it.
 	EnquireInterval time.Duration
 	Logger          *slog.Logger
@@ -118,6 +120,9 @@ func Listen(cfg Config) (*Server, error) {
 	}
 	if cfg.ResponseTimeout <= 0 {
 		cfg.ResponseTimeout = 5 * time.Second
+	}
+	if cfg.Window <= 0 {
+		cfg.Window = 64
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -355,6 +360,23 @@ func (s *Server) WaitReceived(ctx context.Context, phone string, n int) ([]MT, e
 	}
 }
 
+// WaitMTs waits until at least n MTs have been accepted in all.
+func (s *Server) WaitMTs(ctx context.Context, n int) error {
+	for {
+		s.mu.Lock()
+		got, ch := len(s.mts), s.received
+		s.mu.Unlock()
+		if got >= n {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("smsc: %d of %d MTs: %w", got, n, ctx.Err())
+		}
+	}
+}
+
 // Inject queues an MO for delivery and returns its id. It is delivered
 // to a bound receiver or transceiver and retried every RetryInterval
 // until one answers ESME_ROK.
@@ -418,10 +440,11 @@ func (s *Server) kick() {
 	}
 }
 
-// deliverLoop hands queued MOs to receivers, each delivery on its own
-// goroutine so that many are in flight, as an SMSC with a window does.
+// deliverLoop hands queued MOs to receivers through a window of
+// Config.Window deliveries in flight, as an SMSC does.
 func (s *Server) deliverLoop() {
 	defer s.wg.Done()
+	slots := make(chan struct{}, s.cfg.Window)
 	rr := 0
 	for {
 		s.mu.Lock()
@@ -433,22 +456,33 @@ func (s *Server) deliverLoop() {
 			}
 			p.mu.Unlock()
 		}
-		var batch []*MO
-		if len(rxs) > 0 {
-			batch, s.queue = s.queue, nil
+		var m *MO
+		if len(rxs) > 0 && len(s.queue) > 0 {
+			m = s.queue[0]
+			s.queue[0] = nil
+			s.queue = s.queue[1:]
 		}
 		s.mu.Unlock()
-		for _, m := range batch {
-			rr++
-			p := rxs[rr%len(rxs)]
-			s.wg.Add(1)
-			go s.deliver(p, m)
+		if m == nil {
+			select {
+			case <-s.wake:
+				continue
+			case <-s.ctx.Done():
+				return
+			}
 		}
 		select {
-		case <-s.wake:
+		case slots <- struct{}{}:
 		case <-s.ctx.Done():
 			return
 		}
+		rr++
+		p := rxs[rr%len(rxs)]
+		s.wg.Add(1)
+		go func() {
+			defer func() { <-slots }()
+			s.deliver(p, m)
+		}()
 	}
 }
 
@@ -486,16 +520,13 @@ func (s *Server) deliver(p *peer, m *MO) {
 		return
 	}
 	s.mu.Unlock()
-	if s.ctx.Err() != nil {
-		return
-	}
-	select {
-	case <-time.After(s.cfg.RetryInterval):
-	case <-s.ctx.Done():
-		return
-	}
-	s.mu.Lock()
-	s.queue = append(s.queue, m)
-	s.mu.Unlock()
-	s.kick()
+	// Retry later without holding a window slot.
+	time.AfterFunc(s.cfg.RetryInterval, func() {
+		s.mu.Lock()
+		if !s.closed {
+			s.queue = append(s.queue, m)
+		}
+		s.mu.Unlock()
+		s.kick()
+	})
 }
