@@ -283,10 +283,13 @@ func (c *Client) bindLoop(role CommandID) {
 		}
 		c.detach(role, s)
 		if c.ctx.Err() != nil {
-			return // Close unbinds and closes the connection.
+			s.conn.Close() // Close has unbound it already, if it was up in time.
+			return
 		}
 		err = s.conn.Err()
-		s.conn.Close()
+		// Handlers still persisting must not hold up the rebind.
+		c.loops.Add(1)
+		go func() { defer c.loops.Done(); s.conn.Close() }()
 		c.setStatus(role, false, err)
 		c.cfg.Logger.Warn("smpp: connection lost", "bind", c.cfg.Name, "role", roleName(role), "err", err)
 		if !sleep(backoff(0, c.cfg.BackoffMin, c.cfg.BackoffMax), c.ctx.Done()) {
@@ -452,6 +455,9 @@ func (c *Client) Submit(ctx context.Context, p *PDU, ref string) (SubmitResult, 
 	}
 	defer leave()
 	for {
+		if err := ctx.Err(); err != nil {
+			return SubmitResult{}, err
+		}
 		s, err := c.txSession(ctx)
 		if err != nil {
 			return SubmitResult{}, err

@@ -15,8 +15,11 @@ import (
 
 // Errors of a connection.
 var (
-	// ErrClosed is returned for requests on a connection that is closed or
-	// closing; such a request was not written.
+	// ErrNotSent wraps the failure of a request that was never queued for
+	// writing (the connection was closed, or ctx ended first): the peer
+	// cannot have acted on it.
+	ErrNotSent = errors.New("smpp: request not sent")
+	// ErrClosed says the connection is closed or closing.
 	ErrClosed = errors.New("smpp: connection closed")
 	// ErrConnectionLost ends requests that were written but not answered
 	// when the connection went down.
@@ -255,9 +258,10 @@ func (c *Conn) closeWith(err error) {
 
 // Send writes request p with the next sequence number (overwriting p.Seq)
 // and waits for its response, ctx, or ResponseTimeout. ref is reported with
-// a late response. The error is ErrClosed if nothing was written; after
-// the request was queued it is ErrResponseTimeout, an error wrapping
-// ErrConnectionLost, or ctx's error. A response with a non-zero status is
+// a late response. Before the request is queued the error wraps
+// ErrNotSent and ErrClosed or ctx's error, and nothing was written; after, it is ErrResponseTimeout,
+// an error wrapping ErrConnectionLost, or ctx's error, and the peer may
+// have acted on the request. A response with a non-zero status is
 // returned as a response, not an error.
 func (c *Conn) Send(ctx context.Context, p *PDU, ref string) (*PDU, error) {
 	return c.send(ctx, p, ref, c.opts.ResponseTimeout)
@@ -273,7 +277,7 @@ func (c *Conn) send(ctx context.Context, p *PDU, ref string, timeout time.Durati
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()
-		return nil, ErrClosed
+		return nil, fmt.Errorf("%w: %w", ErrNotSent, ErrClosed)
 	}
 	c.pending[p.Seq] = cl
 	c.mu.Unlock()
@@ -282,10 +286,10 @@ func (c *Conn) send(ctx context.Context, p *PDU, ref string, timeout time.Durati
 	case c.wq <- outFrame{b: b, cmd: p.Command}:
 	case <-c.closing:
 		c.forget(p.Seq)
-		return nil, ErrClosed
+		return nil, fmt.Errorf("%w: %w", ErrNotSent, ErrClosed)
 	case <-ctx.Done():
 		c.forget(p.Seq)
-		return nil, ErrClosed
+		return nil, fmt.Errorf("%w: %w", ErrNotSent, ctx.Err())
 	}
 	t := time.NewTimer(timeout)
 	defer t.Stop()
