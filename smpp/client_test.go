@@ -354,3 +354,46 @@ func TestSequenceNumbersPerSessionAndWrap(t *testing.T) {
 		}
 	}
 }
+
+// The simulator sends a delivery receipt for a submit that asks for one:
+// esm_class 0x04, receipted_message_id and message_state TLVs, and the
+// Appendix B text, with the id the submit_sm_resp gave.
+func TestSimulatorDeliveryReceipt(t *testing.T) {
+	for _, hex := range []bool{false, true} {
+		t.Run(fmt.Sprintf("hex=%v", hex), func(t *testing.T) {
+			sim := startSMSC(t, smsc.Config{DLR: true, HexIDs: hex})
+			rec := newRecorder()
+			cfg := fastConfig(sim.Addr())
+			cfg.Handler = rec
+			c := newClient(t, cfg)
+			for range 11 { // ids past 9 differ in hex
+				if _, err := c.Submit(ctxT(t), submitTo("+8613800138000", "no receipt"), ""); err != nil {
+					t.Fatal(err)
+				}
+			}
+			req := submitTo("+8613800138000", "receipt please")
+			req.RegisteredDelivery = 1
+			res, err := c.Submit(ctxT(t), req, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := map[bool]string{false: "12", true: "c"}[hex]; res.MessageID != want {
+				t.Fatalf("message id %q, want %q", res.MessageID, want)
+			}
+			d := rec.next(t)
+			p := d.PDU
+			id, _ := p.TLVs.Get(smpp.TagReceiptedMessageID)
+			state, _ := p.TLVs.Uint(smpp.TagMessageState)
+			if p.ESMClass != 0x04 || string(id) != res.MessageID+"\x00" || state != 2 ||
+				!strings.HasPrefix(string(p.ShortMessage), "id:"+res.MessageID+" ") ||
+				!strings.Contains(string(p.ShortMessage), "stat:DELIVRD") {
+				t.Fatalf("receipt %+v %q", p, p.ShortMessage)
+			}
+			select {
+			case d := <-rec.ch:
+				t.Fatalf("unrequested receipt %q", d.PDU.ShortMessage)
+			case <-time.After(50 * time.Millisecond):
+			}
+		})
+	}
+}
