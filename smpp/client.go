@@ -167,8 +167,9 @@ type session struct {
 }
 
 type throttleState struct {
-	until  time.Time
-	streak int
+	since  time.Time // when the current pause was set
+	until  time.Time // when it ends
+	streak int       // pauses in a row without an accepted submit
 }
 
 // BindStatus describes one connection of a bind for operators.
@@ -496,7 +497,7 @@ func (c *Client) Submit(ctx context.Context, p *PDU, ref string) (SubmitResult, 
 		if resp.Command == GenericNack || resp.Status != StatusOK {
 			se := &StatusError{Command: SubmitSM, Status: resp.Status}
 			if se.Status.Throttling() && resp.Command != GenericNack {
-				c.throttled(resp.Status)
+				c.throttled(resp.Status, start)
 				continue
 			}
 			c.submitDone(start, se)
@@ -516,14 +517,21 @@ func (c *Client) submitDone(start time.Time, err error) {
 	}
 }
 
-// throttled records a throttling answer and sets the bind-wide pause.
-func (c *Client) throttled(st Status) {
+// throttled records a throttling answer to a submit sent at sent and sets
+// the bind-wide pause. Answers to submits sent before the current pause
+// began belong to the same burst: they do not lengthen it, or a full
+// window refused at once would jump straight to ThrottleMax.
+func (c *Client) throttled(st Status, sent time.Time) {
 	c.mu.Lock()
+	if sent.Before(c.throttle.since) {
+		c.mu.Unlock()
+		return
+	}
 	pause := backoff(c.throttle.streak, c.cfg.ThrottleMin, c.cfg.ThrottleMax)
 	c.throttle.streak++
-	if until := time.Now().Add(pause); until.After(c.throttle.until) {
-		c.throttle.until = until
-	}
+	now := time.Now()
+	c.throttle.since = now
+	c.throttle.until = now.Add(pause)
 	c.mu.Unlock()
 	if h := c.cfg.Hooks.Throttled; h != nil {
 		h(c.cfg.Name, st, pause)

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Maximum sizes of C-octet strings including the terminating NUL
@@ -238,6 +239,13 @@ func (e *EncodeError) Error() string {
 // fields that do not fit their SMPP 3.4 sizes; sm_length is always the
 // length of ShortMessage, at most MaxShortMessage.
 func Encode(buf []byte, p *PDU) ([]byte, error) {
+	if buf == nil {
+		n := 128 + len(p.ShortMessage)
+		for _, t := range p.TLVs {
+			n += 4 + len(t.Value)
+		}
+		buf = make([]byte, 0, n)
+	}
 	start := len(buf)
 	buf = binary.BigEndian.AppendUint32(buf, 0) // command_length, set below
 	buf = binary.BigEndian.AppendUint32(buf, uint32(p.Command))
@@ -305,7 +313,7 @@ func (e *encoder) cstring(s string, max int, field string) {
 	if len(s) > max-1 {
 		e.fail("%s longer than %d octets", field, max-1)
 	}
-	if bytes.IndexByte([]byte(s), 0) >= 0 {
+	if strings.IndexByte(s, 0) >= 0 {
 		e.fail("%s contains NUL", field)
 	}
 	e.b = append(e.b, s...)

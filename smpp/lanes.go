@@ -11,14 +11,15 @@ import (
 // the same phone is sent. Different destinations do not wait on each
 // other. Safe for concurrent use.
 type lanes struct {
-	mu    sync.Mutex
-	tails map[string]chan struct{}
+	mu      sync.Mutex
+	tails   map[string]chan struct{}
+	onEnter func(dest string) // tests: called once the caller has its place
 }
 
 // enter waits for the caller's turn on dest and returns the function that
 // ends it. If ctx ends first the turn is given up without breaking the
 // order of those behind.
-func (l *lanes) enter(ctx context.Context, dest string) (leave func(), err error) {
+func (l *lanes) enter(ctx context.Context, dest string) (func(), error) {
 	mine := make(chan struct{})
 	l.mu.Lock()
 	if l.tails == nil {
@@ -27,8 +28,11 @@ func (l *lanes) enter(ctx context.Context, dest string) (leave func(), err error
 	prev := l.tails[dest]
 	l.tails[dest] = mine
 	l.mu.Unlock()
+	if l.onEnter != nil {
+		l.onEnter(dest)
+	}
 
-	leave = func() {
+	leave := func() {
 		l.mu.Lock()
 		if l.tails[dest] == mine {
 			delete(l.tails, dest)

@@ -95,26 +95,33 @@ func TestThrottlingKeepsOrderAndDropsNothing(t *testing.T) {
 	cfg.Hooks = h.hooks()
 	c := newClient(t, cfg)
 	const phones, per = 10, 30
+	entered := make([]chan struct{}, phones)
+	for p := range entered {
+		entered[p] = make(chan struct{}, 1)
+	}
+	smpp.OnLaneEnter(c, func(dest string) {
+		var p int
+		fmt.Sscanf(dest, "+86138%08d", &p)
+		entered[p] <- struct{}{}
+	})
 	var wg sync.WaitGroup
 	for p := range phones {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			// One goroutine per phone pipelines its MTs: Submit calls for
-			// the same phone are ordered by the lane, not by waiting here.
+			// Each phone's MTs are submitted concurrently, one after the
+			// other has taken its place: the lane, not this loop, keeps
+			// them in order through throttling and retries.
 			var inner sync.WaitGroup
 			for i := range per {
 				inner.Add(1)
-				ready := make(chan struct{})
 				go func() {
 					defer inner.Done()
-					close(ready)
 					if _, err := c.Submit(ctxT(t), submitTo(fmt.Sprintf("+86138%08d", p), fmt.Sprint(i)), ""); err != nil {
 						t.Error(err)
 					}
 				}()
-				<-ready
-				time.Sleep(time.Millisecond) // let it enter its lane before the next
+				<-entered[p]
 			}
 			inner.Wait()
 		}()
@@ -133,17 +140,56 @@ func TestThrottlingKeepsOrderAndDropsNothing(t *testing.T) {
 	}
 	refused := sim.Faults().Refused()
 	h.mu.Lock()
-	throttles := len(h.throttles)
+	pauses := len(h.throttles)
 	h.mu.Unlock()
-	if refused == 0 || throttles != refused {
-		t.Fatalf("SMSC refused %d, client saw %d throttles", refused, throttles)
+	if refused == 0 || pauses == 0 || pauses > refused {
+		t.Fatalf("SMSC refused %d, client paused %d times", refused, pauses)
 	}
 	// A hot loop would make thousands of attempts; pausing keeps refusals
 	// to a fraction of the 300 messages.
 	if refused > phones*per {
 		t.Fatalf("%d refusals for %d messages: retrying too hot", refused, phones*per)
 	}
-	t.Logf("%d messages, %d refused and retried", phones*per, refused)
+	t.Logf("%d messages, %d refused and retried, %d pauses", phones*per, refused, pauses)
+}
+
+// A whole window refused at once is one throttling event: the pause does
+// not double once per refused submit.
+func TestThrottleBurstCountsOnce(t *testing.T) {
+	sim := startSMSC(t, smsc.Config{})
+	sim.Faults().SetResponseDelay(20 * time.Millisecond) // all 10 in flight together
+	sim.Faults().SetSubmitStatus(smpp.StatusThrottled)
+	var h hookLog
+	cfg := fastConfig(sim.Addr())
+	cfg.Window = 10
+	cfg.ThrottleMin = 100 * time.Millisecond
+	cfg.ThrottleMax = 10 * time.Second
+	cfg.Hooks = h.hooks()
+	c := newClient(t, cfg)
+	waitBound(t, c)
+	var wg sync.WaitGroup
+	for i := range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.Submit(ctxT(t), submitTo(fmt.Sprintf("+86138%08d", i), "x"), ""); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	eventually(t, "10 refusals", func() bool { return sim.Faults().Refused() >= 10 })
+	sim.Faults().SetSubmitStatus(smpp.StatusOK)
+	wg.Wait()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.throttles) == 0 || len(h.throttles) > 2 {
+		t.Fatalf("%d pauses for one burst: %v", len(h.throttles), h.throttles)
+	}
+	for _, p := range h.throttles {
+		if p > 4*cfg.ThrottleMin {
+			t.Fatalf("pause %v escalated: %v", p, h.throttles)
+		}
+	}
 }
 
 // Permanent errors come back typed and are not retried.

@@ -277,12 +277,13 @@ func (s *Server) handle(ctx context.Context, p *peer, req *smpp.PDU) *smpp.PDU {
 			resp.Status = smpp.StatusInvBndSts
 			return resp
 		}
+		// A slow SMSC is slow to answer whatever the answer; when it
+		// accepts, it has taken the message before it answers.
 		if st := s.faults.submitFault(); st != smpp.StatusOK {
 			resp.Status = st
-			return resp
+		} else {
+			resp.MessageID = s.accepted(p, req)
 		}
-		// A slow SMSC has taken the message when it is slow to answer.
-		resp.MessageID = s.accepted(p, req)
 		if d := s.faults.delay(); d > 0 {
 			select {
 			case <-time.After(d):
