@@ -41,12 +41,6 @@ var (
 	ErrClientClosed = errors.New("smpp: client closed")
 )
 
-// Delivery is an inbound deliver_sm or data_sm handed to a Handler.
-type Delivery struct {
-	Bind string // Config.Name of the bind it came on
-	PDU  *PDU
-}
-
 // Handler receives inbound messages. It runs off the read loop, possibly
 // concurrently with itself, and returns the status to acknowledge with:
 // StatusOK only once the message is persisted, StatusRxTAppn to make the

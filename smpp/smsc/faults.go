@@ -28,6 +28,52 @@ type Faults struct {
 	randomP      float64
 	// refused counts submits answered with an error status.
 	refused int
+	// loseAckP: share of ESME_ROK deliver_sm_resp the SMSC acts as if it
+	// never got, so it delivers the MO again.
+	loseAckP float64
+	// dupP: share of MOs delivered twice at once (exact duplicates).
+	dupP float64
+	// dropEvery: close every connection this often; 0 never.
+	dropEvery time.Duration
+	dropWake  chan struct{}
+}
+
+// SetLoseAcks makes the SMSC ignore a share p of ESME_ROK answers to
+// deliver_sm, as if the deliver_sm_resp were lost, and deliver the same
+// MO again later: the ESME sees a redelivery of a message it acknowledged.
+func (f *Faults) SetLoseAcks(p float64) {
+	f.mu.Lock()
+	f.loseAckP = p
+	f.mu.Unlock()
+}
+
+// SetDuplicates makes the SMSC deliver a share p of MOs twice, as two
+// identical deliver_sm, as carriers sometimes do.
+func (f *Faults) SetDuplicates(p float64) {
+	f.mu.Lock()
+	f.dupP = p
+	f.mu.Unlock()
+}
+
+// SetDropEvery closes every ESME connection each d (0 stops), as a flaky
+// carrier link does.
+func (f *Faults) SetDropEvery(d time.Duration) {
+	f.mu.Lock()
+	f.dropEvery = d
+	wake := f.dropWake
+	f.mu.Unlock()
+	if wake != nil {
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (f *Faults) chance(p *float64) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return *p > 0 && rand.Float64() < *p
 }
 
 // Faults returns the server's fault switches.

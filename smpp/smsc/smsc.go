@@ -138,9 +138,11 @@ func Listen(cfg Config) (*Server, error) {
 		wake: make(chan struct{}, 1), received: make(chan struct{}),
 		ctx: ctx, cancel: cancel,
 	}
-	s.wg.Add(2)
+	s.faults.dropWake = make(chan struct{}, 1)
+	s.wg.Add(3)
 	go s.accept()
 	go s.deliverLoop()
+	go s.dropLoop()
 	return s, nil
 }
 
@@ -388,6 +390,9 @@ func (s *Server) Inject(mo MO) uint64 {
 	s.mu.Lock()
 	s.mos[m.id] = &m
 	s.queue = append(s.queue, &m)
+	if s.faults.chance(&s.faults.dupP) {
+		s.queue = append(s.queue, &m) // the same MO, delivered twice
+	}
 	s.mu.Unlock()
 	s.kick()
 	return m.id
@@ -487,6 +492,31 @@ func (s *Server) deliverLoop() {
 	}
 }
 
+// dropLoop closes every connection each Faults.SetDropEvery period.
+func (s *Server) dropLoop() {
+	defer s.wg.Done()
+	t := time.NewTimer(time.Hour)
+	defer t.Stop()
+	for {
+		s.faults.mu.Lock()
+		every := s.faults.dropEvery
+		s.faults.mu.Unlock()
+		t.Stop()
+		var tick <-chan time.Time
+		if every > 0 {
+			t.Reset(every)
+			tick = t.C
+		}
+		select {
+		case <-tick:
+			s.DropConnections()
+		case <-s.faults.dropWake:
+		case <-s.ctx.Done():
+			return
+		}
+	}
+}
+
 // deliver sends one deliver_sm and requeues the MO unless it is
 // acknowledged ESME_ROK.
 func (s *Server) deliver(p *peer, m *MO) {
@@ -512,7 +542,8 @@ func (s *Server) deliver(p *peer, m *MO) {
 	if err == nil {
 		m.status = resp.Status
 	}
-	if err == nil && resp.Command == smpp.DeliverSMResp && resp.Status == smpp.StatusOK {
+	if err == nil && resp.Command == smpp.DeliverSMResp && resp.Status == smpp.StatusOK &&
+		!s.faults.chance(&s.faults.loseAckP) {
 		if !m.delivered {
 			m.delivered = true
 			close(m.done)
