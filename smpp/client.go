@@ -1,12 +1,14 @@
 package smpp
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -73,6 +75,15 @@ type Config struct {
 	// Handler receives deliver_sm and data_sm. Without one they are
 	// answered ESME_RX_T_APPN, so the SMSC keeps them.
 	Handler Handler
+	// Parts holds the parts of concatenated inbound messages until the
+	// last arrives; the Handler then gets the whole message. Default: a
+	// Reassembler in memory, which a restart empties (the SMSC does not
+	// resend parts it saw acknowledged): a gateway that must not lose
+	// them supplies a durable store.
+	Parts PartStore
+	// Ref16 makes long outbound texts carry 16-bit concatenation
+	// references (IEI 0x08) instead of 8-bit ones (IEI 0x00).
+	Ref16 bool
 
 	BindTimeout     time.Duration // default 10s
 	ResponseTimeout time.Duration // per request; default 10s
@@ -132,6 +143,9 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.Parts == nil {
+		c.Parts = NewReassembler(ReassemblerConfig{})
+	}
 }
 
 // Client is an ESME bound to one SMSC, rebinding whenever a connection
@@ -149,6 +163,8 @@ type Client struct {
 	status   map[string]*BindStatus
 	closed   bool
 	throttle throttleState
+
+	nextRef atomic.Uint32 // concatenation references of long texts
 
 	submits sync.WaitGroup
 	loops   sync.WaitGroup
@@ -336,11 +352,38 @@ func (c *Client) bind(role CommandID) (*session, error) {
 }
 
 func (c *Client) handle(ctx context.Context, req *PDU) *PDU {
-	status := StatusRxTAppn
-	if c.cfg.Handler != nil {
-		status = c.cfg.Handler.HandleMessage(ctx, &Delivery{Bind: c.cfg.Name, PDU: req})
+	return &PDU{Command: req.Command.Response(), Status: c.deliver(ctx, req)}
+}
+
+// deliver hands one inbound PDU to the Handler, through the PartStore
+// when it is a part of a longer message, and returns the status to
+// acknowledge it with.
+func (c *Client) deliver(ctx context.Context, req *PDU) Status {
+	if c.cfg.Handler == nil {
+		return StatusRxTAppn
 	}
-	return &PDU{Command: req.Command.Response(), Status: status}
+	d := NewDelivery(c.cfg.Name, req)
+	if d.Parts == 1 {
+		return c.cfg.Handler.HandleMessage(ctx, d)
+	}
+	key := partKey(d)
+	parts, complete, err := c.cfg.Parts.AddPart(ctx, key, d.Concat.Seq, d.Payload)
+	if err != nil {
+		c.cfg.Logger.Warn("smpp: cannot keep message part", "bind", c.cfg.Name, "err", err)
+		return StatusRxTAppn
+	}
+	if !complete {
+		return StatusOK // kept; the message is handled when its last part comes
+	}
+	d.Payload = bytes.Join(parts, nil)
+	status := c.cfg.Handler.HandleMessage(ctx, d)
+	if status != StatusOK {
+		// The SMSC will deliver this part again: let it complete again.
+		if err := c.cfg.Parts.RestoreParts(ctx, key, parts, d.Concat.Seq); err != nil {
+			c.cfg.Logger.Error("smpp: cannot restore message parts", "bind", c.cfg.Name, "err", err)
+		}
+	}
+	return status
 }
 
 func (c *Client) setStatus(role CommandID, up bool, err error) {
@@ -430,25 +473,40 @@ type SubmitResult struct {
 // Hooks.LateResponse with ref); ErrClientClosed; an *EncodeError; or an
 // error wrapping ErrNotBound or ctx's error.
 func (c *Client) Submit(ctx context.Context, p *PDU, ref string) (SubmitResult, error) {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return SubmitResult{}, ErrClientClosed
-	}
-	c.submits.Add(1)
-	c.mu.Unlock()
-	defer c.submits.Done()
-
 	req := *p
 	req.Command = SubmitSM
 	if _, err := Encode(nil, &req); err != nil {
 		return SubmitResult{}, err
 	}
-	leave, err := c.lanes.enter(ctx, req.Dest.Addr)
+	leave, err := c.enter(ctx, req.Dest.Addr)
 	if err != nil {
 		return SubmitResult{}, err
 	}
 	defer leave()
+	return c.submit(ctx, &req, ref)
+}
+
+// enter starts a submit: it refuses after Close, and waits for the turn
+// of dest. The returned function ends it.
+func (c *Client) enter(ctx context.Context, dest string) (func(), error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, ErrClientClosed
+	}
+	c.submits.Add(1)
+	c.mu.Unlock()
+	leave, err := c.lanes.enter(ctx, dest)
+	if err != nil {
+		c.submits.Done()
+		return nil, err
+	}
+	return func() { leave(); c.submits.Done() }, nil
+}
+
+// submit sends one encodable submit_sm until it has a final answer; the
+// caller holds the destination's turn.
+func (c *Client) submit(ctx context.Context, req *PDU, ref string) (SubmitResult, error) {
 	for {
 		if err := ctx.Err(); err != nil {
 			return SubmitResult{}, err
@@ -474,14 +532,17 @@ func (c *Client) Submit(ctx context.Context, p *PDU, ref string) (SubmitResult, 
 			h(c.cfg.Name, len(s.window), cap(s.window))
 		}
 		start := time.Now()
-		send := req
+		send := *req
 		resp, err := s.conn.Send(ctx, &send, ref)
 		<-s.window
 		if h := c.cfg.Hooks.Window; h != nil {
 			h(c.cfg.Name, len(s.window), cap(s.window))
 		}
-		if errors.Is(err, ErrClosed) {
-			continue // never written: safe to send on the next bind
+		if errors.Is(err, ErrNotSent) {
+			if errors.Is(err, ErrClosed) {
+				continue // never written: safe to send on the next bind
+			}
+			return SubmitResult{}, err
 		}
 		if err != nil {
 			err = fmt.Errorf("%w: %w", ErrUnknownOutcome, err)
@@ -503,6 +564,82 @@ func (c *Client) Submit(ctx context.Context, p *PDU, ref string) (SubmitResult, 
 		c.submitDone(start, nil)
 		return SubmitResult{MessageID: resp.MessageID}, nil
 	}
+}
+
+// Text is an outbound text message for SubmitText.
+type Text struct {
+	Source, Dest Address
+	Body         string
+	// Receipt asks the SMSC for a delivery receipt (registered_delivery 1).
+	Receipt bool
+	// ServiceType and TLVs are copied to every part (e.g. SetUSSD's).
+	ServiceType string
+	TLVs        TLVs
+}
+
+// PartialError is a long text of which some parts were accepted before
+// one failed: the phone may see the beginning of the message.
+type PartialError struct {
+	Accepted []string // message ids of the parts accepted, in order
+	Err      error    // why the next part failed
+}
+
+func (e *PartialError) Error() string {
+	return fmt.Sprintf("smpp: %d parts accepted before: %v", len(e.Accepted), e.Err)
+}
+
+func (e *PartialError) Unwrap() error { return e.Err }
+
+// SubmitText sends a text in GSM 7-bit when every character allows it,
+// else UCS-2, split on character boundaries into concatenated parts (UDH
+// with 8- or 16-bit references, Config.Ref16) when it does not fit one
+// message. It returns the message id of each part in order. The parts of
+// one text leave back to back in their destination's turn, so no other
+// message to that phone comes between them. Errors are Submit's; one
+// after the first part was accepted is a *PartialError wrapping it.
+func (c *Client) SubmitText(ctx context.Context, t Text, ref string) ([]string, error) {
+	r := c.nextRef.Add(1)
+	if !c.cfg.Ref16 {
+		r &= 0xFF
+	}
+	coding, parts, err := Split(t.Body, uint16(r), c.cfg.Ref16)
+	if err != nil {
+		return nil, fmt.Errorf("smpp: splitting text: %w", err)
+	}
+	reqs := make([]*PDU, len(parts))
+	for i, part := range parts {
+		req := &PDU{
+			Command: SubmitSM, ServiceType: t.ServiceType, Source: t.Source, Dest: t.Dest,
+			DataCoding: byte(coding), ShortMessage: part, TLVs: t.TLVs,
+		}
+		if t.Receipt {
+			req.RegisteredDelivery = 1
+		}
+		if len(parts) > 1 {
+			req.ESMClass |= esmUDHI
+		}
+		if _, err := Encode(nil, req); err != nil {
+			return nil, err
+		}
+		reqs[i] = req
+	}
+	leave, err := c.enter(ctx, t.Dest.Addr)
+	if err != nil {
+		return nil, err
+	}
+	defer leave()
+	ids := make([]string, 0, len(reqs))
+	for _, req := range reqs {
+		res, err := c.submit(ctx, req, ref)
+		if err != nil {
+			if len(ids) > 0 {
+				return nil, &PartialError{Accepted: ids, Err: err}
+			}
+			return nil, err
+		}
+		ids = append(ids, res.MessageID)
+	}
+	return ids, nil
 }
 
 func (c *Client) submitDone(start time.Time, err error) {

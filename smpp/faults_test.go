@@ -208,7 +208,7 @@ func TestDeliveryIdentity(t *testing.T) {
 	id := func(bind string, mut func(p *smpp.PDU)) string {
 		p := base()
 		mut(p)
-		return string((&smpp.Delivery{Bind: bind, PDU: p}).Identity())
+		return string(smpp.NewDelivery(bind, p).Identity())
 	}
 	ref := id("a", func(*smpp.PDU) {})
 	same := map[string]func(p *smpp.PDU){

@@ -8,10 +8,12 @@
 package smsc
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"strconv"
 	"sync"
@@ -31,6 +33,12 @@ type Config struct {
 	DLR bool
 	// HexIDs makes message ids hexadecimal; default decimal.
 	HexIDs bool
+	// Receipts chooses how receipts carry their result: "both" (default:
+	// receipted_message_id and message_state TLVs and the Appendix B
+	// text), "tlv" or "text".
+	Receipts string
+	// Ref16 makes InjectText use 16-bit concatenation references.
+	Ref16 bool
 	// RetryInterval is how long an unacknowledged MO waits before it is
 	// delivered again. Default 1s.
 	RetryInterval time.Duration
@@ -81,12 +89,13 @@ func (m MT) Text() string { return string(m.PDU.ShortMessage) }
 
 // MO is a mobile-originated message to deliver to the ESME.
 type MO struct {
-	From, To   string
-	Text       string    // sent as short_message bytes as given
-	DataCoding byte      // data_coding
-	ESMClass   byte      // esm_class (0x40 with a UDH)
-	TLVs       smpp.TLVs // optional parameters
-	Payload    []byte    // if set, used instead of Text
+	From, To    string
+	Text        string // sent as short_message bytes as given
+	DataCoding  byte   // data_coding
+	ESMClass    byte   // esm_class (0x40 with a UDH)
+	ServiceType string
+	TLVs        smpp.TLVs // optional parameters
+	Payload     []byte    // if set, used instead of Text
 
 	id        uint64
 	attempts  int
@@ -123,6 +132,13 @@ func Listen(cfg Config) (*Server, error) {
 	}
 	if cfg.Window <= 0 {
 		cfg.Window = 64
+	}
+	switch cfg.Receipts {
+	case "":
+		cfg.Receipts = "both"
+	case "both", "tlv", "text":
+	default:
+		return nil, fmt.Errorf("smsc: receipts %q: want both, tlv or text", cfg.Receipts)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -314,21 +330,82 @@ func (s *Server) accepted(p *peer, req *smpp.PDU) string {
 	s.received = make(chan struct{})
 	s.mu.Unlock()
 	if s.cfg.DLR && req.RegisteredDelivery&1 == 1 {
-		s.Inject(receipt(mt))
+		s.Inject(s.receipt(mt))
 	}
 	return id
 }
 
-// receipt builds an SMPP 3.4 Appendix B delivery receipt for mt, with the
-// receipted_message_id and message_state TLVs as well.
-func receipt(mt MT) MO {
-	now := time.Now().Format("0601021504")
-	text := fmt.Sprintf("id:%s sub:001 dlvrd:001 submit date:%s done date:%s stat:DELIVRD err:000 text:",
-		mt.MessageID, now, now)
-	var tlvs smpp.TLVs
-	tlvs.Set(smpp.TagReceiptedMessageID, append([]byte(mt.MessageID), 0))
-	tlvs.SetUint8(smpp.TagMessageState, 2) // DELIVERED
-	return MO{From: mt.PDU.Dest.Addr, To: mt.PDU.Source.Addr, Text: text, ESMClass: 0x04, TLVs: tlvs}
+// receipt builds the delivery receipt of mt in the configured form: the
+// SMPP 3.4 Appendix B text, the receipted_message_id and message_state
+// TLVs, or both.
+func (s *Server) receipt(mt MT) MO {
+	mo := MO{From: mt.PDU.Dest.Addr, To: mt.PDU.Source.Addr, ESMClass: 0x04}
+	if s.cfg.Receipts != "tlv" {
+		now := time.Now().Format("0601021504")
+		mo.Text = fmt.Sprintf("id:%s sub:001 dlvrd:001 submit date:%s done date:%s stat:DELIVRD err:000 text:",
+			mt.MessageID, now, now)
+	}
+	if s.cfg.Receipts != "text" {
+		mo.TLVs.Set(smpp.TagReceiptedMessageID, append([]byte(mt.MessageID), 0))
+		mo.TLVs.SetUint8(smpp.TagMessageState, 2) // DELIVERED
+	}
+	return mo
+}
+
+// ReceivedTexts returns the texts a phone has received, in order of their
+// completion: parts of a concatenated message are joined and every text
+// decoded by its data_coding.
+func (s *Server) ReceivedTexts(phone string) []string {
+	var out []string
+	r := smpp.NewReassembler(smpp.ReassemblerConfig{})
+	for _, mt := range s.Received(phone) {
+		d := smpp.NewDelivery("", mt.PDU)
+		if d.Parts == 1 {
+			out = append(out, d.Text())
+			continue
+		}
+		parts, done, err := r.Add(mt.PDU.Source.Addr, phone, d.Concat, d.Payload)
+		if err == nil && done {
+			out = append(out, smpp.DecodeText(d.Coding, bytes.Join(parts, nil)))
+		}
+	}
+	return out
+}
+
+// InjectText queues a phone's text as the SMSC would deliver it: in
+// GSM 7-bit or UCS-2, split into concatenated parts with a UDH when it is
+// long (8-bit references, or 16-bit with Config.Ref16), the parts in
+// random order when shuffle is set. It returns the MO ids of the parts.
+func (s *Server) InjectText(from, to, text string, shuffle bool) ([]uint64, error) {
+	ref := uint16(rand.N(256))
+	if s.cfg.Ref16 {
+		ref = uint16(rand.N(65536))
+	}
+	coding, parts, err := smpp.Split(text, ref, s.cfg.Ref16)
+	if err != nil {
+		return nil, err
+	}
+	if shuffle {
+		rand.Shuffle(len(parts), func(i, j int) { parts[i], parts[j] = parts[j], parts[i] })
+	}
+	var ids []uint64
+	for _, p := range parts {
+		mo := MO{From: from, To: to, DataCoding: byte(coding), Payload: p}
+		if len(parts) > 1 {
+			mo.ESMClass = 0x40
+		}
+		ids = append(ids, s.Inject(mo))
+	}
+	return ids, nil
+}
+
+// InjectUSSD queues a USSD message from a phone: service_type "USSD",
+// ussd_service_op op and the session id in sessionTag.
+func (s *Server) InjectUSSD(from, to string, op byte, sessionTag smpp.Tag, session []byte, text string) uint64 {
+	mo := MO{From: from, To: to, Text: text, ServiceType: "USSD"}
+	mo.TLVs.SetUint8(smpp.TagUSSDServiceOp, op)
+	mo.TLVs.Set(sessionTag, session)
+	return s.Inject(mo)
 }
 
 // Received returns the MTs a phone has received, in order.
@@ -522,12 +599,13 @@ func (s *Server) dropLoop() {
 func (s *Server) deliver(p *peer, m *MO) {
 	defer s.wg.Done()
 	req := &smpp.PDU{
-		Command:    smpp.DeliverSM,
-		Source:     smpp.Address{TON: 1, NPI: 1, Addr: m.From},
-		Dest:       smpp.Address{Addr: m.To},
-		ESMClass:   m.ESMClass,
-		DataCoding: m.DataCoding,
-		TLVs:       m.TLVs,
+		Command:     smpp.DeliverSM,
+		ServiceType: m.ServiceType,
+		Source:      smpp.Address{TON: 1, NPI: 1, Addr: m.From},
+		Dest:        smpp.Address{Addr: m.To},
+		ESMClass:    m.ESMClass,
+		DataCoding:  m.DataCoding,
+		TLVs:        m.TLVs,
 	}
 	if m.Payload != nil {
 		req.ShortMessage = m.Payload
