@@ -281,11 +281,17 @@ func Encode(buf []byte, p *PDU) ([]byte, error) {
 		e.address(p.Dest, maxAddrLong, "destination_addr")
 		e.b = append(e.b, p.ESMClass, p.RegisteredDelivery, p.DataCoding)
 		e.tlvs(p.TLVs)
-	case SubmitSMResp, DeliverSMResp:
+	case SubmitSMResp, DataSMResp:
+		// An error response has no body (SMPP 3.4 §4.4.2, §4.7.2).
+		if p.Status != StatusOK {
+			break
+		}
 		e.cstring(p.MessageID, maxMessageID, "message_id")
-	case DataSMResp:
-		e.cstring(p.MessageID, maxMessageID, "message_id")
-		e.tlvs(p.TLVs)
+		if p.Command == DataSMResp {
+			e.tlvs(p.TLVs)
+		}
+	case DeliverSMResp:
+		e.cstring(p.MessageID, maxMessageID, "message_id") // unused: NULL
 	case EnquireLink, EnquireLinkResp, Unbind, UnbindResp, GenericNack:
 	default:
 		e.fail("unsupported command")
