@@ -196,15 +196,16 @@ func TestUSSDFields(t *testing.T) {
 		var c *smpp.Client
 		ready := make(chan struct{})
 		cfg := fastConfig(sim.Addr())
+		cfg.USSDSession = tag
 		cfg.Handler = smpp.HandlerFunc(func(ctx context.Context, d *smpp.Delivery) smpp.Status {
 			<-ready
-			u, ok := d.USSD(tag)
+			u, ok := d.USSD()
 			if !ok || u.Op != smpp.USSDPSSRIndication || !bytes.Equal(u.Session, []byte{0x12, 0x34}) || d.Text() != "*384#" {
 				t.Errorf("ussd %+v %v %q", u, ok, d.Text())
 				return smpp.StatusOK
 			}
 			reply := &smpp.PDU{Dest: d.PDU.Source, Source: d.PDU.Dest, ShortMessage: []byte("1 Send money\n2 Pay merchant")}
-			reply.SetUSSD(smpp.USSDUSSRRequest, tag, u.Session)
+			reply.SetUSSD(smpp.USSDUSSRRequest, c.USSDSession(), u.Session)
 			if _, err := c.Submit(ctx, reply, ""); err != nil {
 				return smpp.StatusRxTAppn
 			}
@@ -222,6 +223,36 @@ func TestUSSDFields(t *testing.T) {
 		sess, _ := p.TLVs.Get(tag)
 		if p.ServiceType != "USSD" || op != uint32(smpp.USSDUSSRRequest) || !bytes.Equal(sess, []byte{0x12, 0x34}) {
 			t.Fatalf("reply %+v", p)
+		}
+	}
+}
+
+// data_sm is an inbound message like deliver_sm: handed to the handler off
+// the read loop and answered data_sm_resp with the handler's status.
+func TestDataSMInbound(t *testing.T) {
+	w := listenWire(t)
+	rec := newRecorder()
+	rec.answer = func(d *smpp.Delivery) smpp.Status {
+		if d.Text() == "refuse" {
+			return smpp.StatusRxRAppn
+		}
+		return smpp.StatusOK
+	}
+	cfg := fastConfig(w.addr())
+	cfg.Handler = rec
+	newClient(t, cfg)
+	w.accept()
+	for i, text := range []string{"BAL", "refuse"} {
+		p := &smpp.PDU{Command: smpp.DataSM, Seq: uint32(40 + i), Source: smpp.Address{Addr: "+8613800138000"}, Dest: smpp.Address{Addr: "3030"}}
+		p.TLVs.Set(smpp.TagMessagePayload, []byte(text))
+		w.send(p)
+		if d := rec.next(t); d.Text() != text {
+			t.Fatalf("handler got %q", d.Text())
+		}
+		resp := w.expect(smpp.DataSMResp)
+		want := map[string]smpp.Status{"BAL": smpp.StatusOK, "refuse": smpp.StatusRxRAppn}[text]
+		if resp.Seq != uint32(40+i) || resp.Status != want {
+			t.Fatalf("data_sm_resp %s", resp)
 		}
 	}
 }

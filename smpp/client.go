@@ -84,6 +84,10 @@ type Config struct {
 	// Ref16 makes long outbound texts carry 16-bit concatenation
 	// references (IEI 0x08) instead of 8-bit ones (IEI 0x00).
 	Ref16 bool
+	// USSDSession is the TLV in which this carrier's USSD gateway carries
+	// its session id: TagITSSessionInfo (default) or
+	// TagUserMessageReference (SPEC §4, smsc.ussd_session).
+	USSDSession Tag
 
 	BindTimeout     time.Duration // default 10s
 	ResponseTimeout time.Duration // per request; default 10s
@@ -145,6 +149,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Parts == nil {
 		c.Parts = NewReassembler(ReassemblerConfig{})
+	}
+	if c.USSDSession == 0 {
+		c.USSDSession = TagITSSessionInfo
 	}
 }
 
@@ -234,6 +241,10 @@ func roleName(bind CommandID) string {
 
 // Name returns the bind's name.
 func (c *Client) Name() string { return c.cfg.Name }
+
+// USSDSession returns the TLV that carries USSD session ids on this bind,
+// for replies built with PDU.SetUSSD.
+func (c *Client) USSDSession() Tag { return c.cfg.USSDSession }
 
 // Status returns the state of each connection of the bind.
 func (c *Client) Status() []BindStatus {
@@ -363,6 +374,7 @@ func (c *Client) deliver(ctx context.Context, req *PDU) Status {
 		return StatusRxTAppn
 	}
 	d := NewDelivery(c.cfg.Name, req)
+	d.USSDSession = c.cfg.USSDSession
 	if d.Parts == 1 {
 		return c.cfg.Handler.HandleMessage(ctx, d)
 	}

@@ -33,6 +33,9 @@ type Delivery struct {
 	// concatenated); Concat is their concatenation header.
 	Parts  int
 	Concat UDH
+	// USSDSession is the TLV that carries the carrier's USSD session id on
+	// this bind (Config.USSDSession).
+	USSDSession Tag
 }
 
 // NewDelivery makes the Delivery of one deliver_sm or data_sm received on
@@ -40,7 +43,7 @@ type Delivery struct {
 // parse leaves the user data whole as the payload: the message is still
 // handed up and answered.
 func NewDelivery(bind string, p *PDU) *Delivery {
-	d := &Delivery{Bind: bind, PDU: p, Coding: Coding(p.DataCoding), Parts: 1}
+	d := &Delivery{Bind: bind, PDU: p, Coding: Coding(p.DataCoding), Parts: 1, USSDSession: TagITSSessionInfo}
 	ud := p.ShortMessage
 	if len(ud) == 0 {
 		ud, _ = p.TLVs.Get(TagMessagePayload)
@@ -104,14 +107,14 @@ const (
 )
 
 // USSD returns the message's USSD operation and session id, read from
-// sessionTag (TagITSSessionInfo or TagUserMessageReference). ok is false
-// for a message that is not USSD.
-func (d *Delivery) USSD(sessionTag Tag) (USSD, bool) {
+// the bind's session TLV (d.USSDSession). ok is false for a message that
+// is not USSD.
+func (d *Delivery) USSD() (USSD, bool) {
 	op, ok := d.PDU.TLVs.Uint(TagUSSDServiceOp)
 	if !ok && !strings.EqualFold(d.PDU.ServiceType, "USSD") {
 		return USSD{}, false
 	}
-	s, _ := d.PDU.TLVs.Get(sessionTag)
+	s, _ := d.PDU.TLVs.Get(d.USSDSession)
 	return USSD{Op: byte(op), Session: s}, true
 }
 
