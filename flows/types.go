@@ -1,0 +1,62 @@
+package flows
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/nyaruka/phonenumbers"
+)
+
+// MSISDN is a phone number in E.164 form, "+8613800138000".
+type MSISDN string
+
+// ParseMSISDN normalizes a phone number written in full international form
+// (+86…, 0086…) or locally ("13800138000", "0712345678"), reading local
+// numbers in the country of the calling code country ("86"). It refuses
+// anything that is not a possible number of that plan.
+func ParseMSISDN(s, country string) (MSISDN, error) {
+	s = strings.TrimSpace(s)
+	if strings.HasPrefix(s, "00") {
+		s = "+" + s[2:]
+	}
+	region := ""
+	if !strings.HasPrefix(s, "+") {
+		var cc int
+		fmt.Sscanf(country, "%d", &cc)
+		region = phonenumbers.GetRegionCodeForCountryCode(cc)
+		if region == "" || region == "ZZ" {
+			return "", fmt.Errorf("flows: unknown country calling code %q", country)
+		}
+	}
+	n, err := phonenumbers.Parse(s, region)
+	if err != nil || !phonenumbers.IsPossibleNumber(n) {
+		return "", fmt.Errorf("flows: %q is not a phone number", s)
+	}
+	return MSISDN(phonenumbers.Format(n, phonenumbers.E164)), nil
+}
+
+// Masked returns the number with all but its last 4 digits hidden.
+func (m MSISDN) Masked() string {
+	s := string(m)
+	if len(s) <= 4 {
+		return "****"
+	}
+	return strings.Repeat("*", len(s)-4) + s[len(s)-4:]
+}
+
+// LogValue logs the number masked (STYLE.md: phone numbers log masked
+// except the last 4 digits).
+func (m MSISDN) LogValue() slog.Value { return slog.StringValue(m.Masked()) }
+
+// Lang is a reply language.
+type Lang string
+
+// Reply languages (SPEC §1 language, §3 LANG).
+const (
+	English Lang = "en"
+	Chinese Lang = "zh"
+)
+
+// Valid reports whether l is a supported language.
+func (l Lang) Valid() bool { return l == English || l == Chinese }
