@@ -148,7 +148,7 @@ func (c *Config) setDefaults() {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	if c.Parts == nil {
-		c.Parts = NewReassembler(ReassemblerConfig{})
+		c.Parts = NewMemoryParts(ReassemblerConfig{})
 	}
 	if c.USSDSession == 0 {
 		c.USSDSession = TagITSSessionInfo
@@ -389,10 +389,11 @@ func (c *Client) deliver(ctx context.Context, req *PDU) Status {
 	}
 	d.Payload = bytes.Join(parts, nil)
 	status := c.cfg.Handler.HandleMessage(ctx, d)
-	if status != StatusOK {
-		// The SMSC will deliver this part again: let it complete again.
-		if err := c.cfg.Parts.RestoreParts(ctx, key, parts, d.Concat.Seq); err != nil {
-			c.cfg.Logger.Error("smpp: cannot restore message parts", "bind", c.cfg.Name, "err", err)
+	if status == StatusOK {
+		// Handled: a part the SMSC delivers again is a duplicate of a
+		// handled message, which the handler recognises by Identity.
+		if err := c.cfg.Parts.Forget(ctx, key); err != nil {
+			c.cfg.Logger.Warn("smpp: cannot forget message parts", "bind", c.cfg.Name, "err", err)
 		}
 	}
 	return status

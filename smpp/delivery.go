@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strings"
+	"sync"
+	"time"
 )
 
 // esm_class bits (SMPP 3.4 §5.2.12).
@@ -173,36 +175,73 @@ func (d *Delivery) Identity() []byte {
 // PartStore keeps the parts of concatenated messages between their
 // deliveries. The client acknowledges a part ESME_ROK as soon as AddPart
 // returns without error, so a store that must survive a restart (the
-// gateway's) persists the part before it returns; the default store is a
-// Reassembler in memory. Implementations are safe for concurrent use.
+// gateway's) persists the part before it returns. A completed message's
+// parts stay until Forget, which the client calls only once the Handler
+// accepted the message: a refused message completes again when the SMSC
+// delivers its last part again, and a crash between the two cannot lose
+// parts that were acknowledged. Implementations are safe for concurrent
+// use.
 type PartStore interface {
-	// AddPart records part seq of the message key. When the part completes
-	// the message it returns every part's payload in order and complete
-	// true, and forgets the set. A part it already holds is not an error.
+	// AddPart records part seq of the message key. Once every part is
+	// held it returns their payloads in order and complete true (again on
+	// every later call until Forget). A part it already holds is not an
+	// error.
 	AddPart(ctx context.Context, key PartKey, seq uint8, payload []byte) (parts [][]byte, complete bool, err error)
-	// RestoreParts puts back the parts of a completed message whose
-	// handler refused it, all but the part numbered except, so that when
-	// the SMSC delivers that part again the message completes again.
-	RestoreParts(ctx context.Context, key PartKey, parts [][]byte, except uint8) error
+	// Forget drops the parts of a message that has been handled.
+	Forget(ctx context.Context, key PartKey) error
+}
+
+// MemoryParts is the default PartStore: a Reassembler in memory, which a
+// restart empties. Completed messages wait for Forget up to the
+// reassembly timeout.
+type MemoryParts struct {
+	r       *Reassembler
+	timeout time.Duration
+	now     func() time.Time
+
+	mu   sync.Mutex
+	done map[PartKey]completed
+}
+
+type completed struct {
+	parts [][]byte
+	at    time.Time
+}
+
+// NewMemoryParts returns a PartStore over a Reassembler built from cfg.
+func NewMemoryParts(cfg ReassemblerConfig) *MemoryParts {
+	r := NewReassembler(cfg)
+	return &MemoryParts{r: r, timeout: r.timeout, now: r.now, done: map[PartKey]completed{}}
 }
 
 // AddPart implements PartStore.
-func (r *Reassembler) AddPart(_ context.Context, key PartKey, seq uint8, payload []byte) ([][]byte, bool, error) {
-	return r.Add(key.Source, key.Destination, UDH{Concat: true, Ref: key.Ref, Ref16: key.Ref16, Total: key.Total, Seq: seq}, payload)
-}
-
-// RestoreParts implements PartStore.
-func (r *Reassembler) RestoreParts(_ context.Context, key PartKey, parts [][]byte, except uint8) error {
-	for i, p := range parts {
-		seq := uint8(i + 1)
-		if seq == except {
-			continue
-		}
-		h := UDH{Concat: true, Ref: key.Ref, Ref16: key.Ref16, Total: key.Total, Seq: seq}
-		if _, _, err := r.Add(key.Source, key.Destination, h, p); err != nil {
-			return err
+func (m *MemoryParts) AddPart(_ context.Context, key PartKey, seq uint8, payload []byte) ([][]byte, bool, error) {
+	now := m.now()
+	m.mu.Lock()
+	for k, c := range m.done {
+		if now.Sub(c.at) > m.timeout {
+			delete(m.done, k)
 		}
 	}
+	if c, ok := m.done[key]; ok {
+		m.mu.Unlock()
+		return c.parts, true, nil
+	}
+	m.mu.Unlock()
+	parts, complete, err := m.r.Add(key.Source, key.Destination, UDH{Concat: true, Ref: key.Ref, Ref16: key.Ref16, Total: key.Total, Seq: seq}, payload)
+	if complete {
+		m.mu.Lock()
+		m.done[key] = completed{parts: parts, at: now}
+		m.mu.Unlock()
+	}
+	return parts, complete, err
+}
+
+// Forget implements PartStore.
+func (m *MemoryParts) Forget(_ context.Context, key PartKey) error {
+	m.mu.Lock()
+	delete(m.done, key)
+	m.mu.Unlock()
 	return nil
 }
 

@@ -78,10 +78,12 @@ func NewReceiptTracker(ttl time.Duration, now func() time.Time) *ReceiptTracker 
 	return &ReceiptTracker{ttl: ttl, now: now, byKey: map[string]*trackedPart{}, early: map[string]*earlyReceipt{}, order: list.New()}
 }
 
-// idKeys returns the lookup keys of a message id: its normalized form and,
-// when it is certainly hexadecimal, its decimal form. Two ids name the
-// same message when their keys intersect, which is SameMessageID's rule.
-func idKeys(id string) []string {
+// MessageIDKeys returns the lookup keys of a message id: its normalized
+// form and, when it is certainly hexadecimal, its decimal form. Two ids
+// name the same message when their keys intersect, which is
+// SameMessageID's rule; a store that indexes every key of the ids it sent
+// finds a receipt by any key of the receipt's id.
+func MessageIDKeys(id string) []string {
 	digits, hex, _ := idForm(id)
 	if digits == "" {
 		return nil
@@ -107,7 +109,7 @@ func (t *ReceiptTracker) Submitted(ref string, ids []string) (MTStatus, bool) {
 	mt.exp = t.order.PushBack(&expiry{at: now.Add(t.ttl), mt: mt})
 	var early []*earlyReceipt
 	for _, id := range ids {
-		p := &trackedPart{mt: mt, keys: idKeys(id)}
+		p := &trackedPart{mt: mt, keys: MessageIDKeys(id)}
 		mt.parts = append(mt.parts, p)
 		for _, k := range p.keys {
 			t.byKey[k] = p
@@ -139,7 +141,7 @@ func (t *ReceiptTracker) Receipt(r Receipt) (MTStatus, bool) {
 	if st, ok := t.applyLocked(r); ok {
 		return st, true
 	}
-	e := &earlyReceipt{r: r, keys: idKeys(r.ID)}
+	e := &earlyReceipt{r: r, keys: MessageIDKeys(r.ID)}
 	if len(e.keys) == 0 {
 		return MTStatus{}, false
 	}
@@ -155,7 +157,7 @@ func (t *ReceiptTracker) Receipt(r Receipt) (MTStatus, bool) {
 
 func (t *ReceiptTracker) applyLocked(r Receipt) (MTStatus, bool) {
 	var p *trackedPart
-	for _, k := range idKeys(r.ID) {
+	for _, k := range MessageIDKeys(r.ID) {
 		if p = t.byKey[k]; p != nil {
 			break
 		}
