@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net"
+	"net/http"
 	"regexp"
 	"strings"
 	"sync"
@@ -101,7 +103,10 @@ func (s *started) stop(t *testing.T) int {
 	}
 }
 
-var listeningRE = regexp.MustCompile(`listening on (\S+)`)
+var (
+	listeningRE = regexp.MustCompile(`listening on (\S+)`)
+	controlRE   = regexp.MustCompile(`control API on http://(\S+)`)
+)
 
 // bind dials addr, sends one bind_transceiver and returns the answer.
 func bind(t *testing.T, addr, systemID, password string) *smpp.PDU {
@@ -270,6 +275,152 @@ func TestSimSMSCListenError(t *testing.T) {
 	}
 }
 
+// controlGet GETs path from the control API at addr into v.
+func controlGet(t *testing.T, hc *http.Client, addr, path string, v any) {
+	t.Helper()
+	controlDo(t, hc, "GET", addr, path, "", http.StatusOK, v)
+}
+
+func controlDo(t *testing.T, hc *http.Client, method, addr, path, body string, want int, v any) {
+	t.Helper()
+	req, err := http.NewRequest(method, "http://"+addr+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != want {
+		t.Fatalf("%s %s: status %d, want %d: %s", method, path, resp.StatusCode, want, b)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s %s: %v: %s", method, path, err, b)
+	}
+}
+
+// TestSimSMSCControl starts the simulator with faults and the control
+// API, from flags or the environment, and drives it over HTTP.
+func TestSimSMSCControl(t *testing.T) {
+	type faults struct {
+		Throttle  float64 `json:"throttle"`
+		MsgQFull  float64 `json:"msgqfull"`
+		Delay     string  `json:"delay"`
+		DropEvery string  `json:"drop_every"`
+		LoseAcks  float64 `json:"lose_acks"`
+	}
+	tests := []struct {
+		name   string
+		env    map[string]string
+		args   []string
+		line   []string // in the startup line
+		faults faults
+	}{
+		{
+			name:   "flags",
+			args:   []string{"--control", "127.0.0.1:0", "--throttle", "5", "--lose-acks", "0.1"},
+			line:   []string{"faults: throttle 5/s, lose-acks 0.1)"},
+			faults: faults{Throttle: 5, LoseAcks: 0.1, Delay: "0s", DropEvery: "0s"},
+		},
+		{
+			name: "environment",
+			env: map[string]string{
+				"PAYGATE_SIM_SMSC_CONTROL": "127.0.0.1:0", "PAYGATE_SIM_SMSC_MSGQFULL": "0.25",
+				"PAYGATE_SIM_SMSC_DELAY": "50ms", "PAYGATE_SIM_SMSC_DROP_EVERY": "1m",
+			},
+			line:   []string{"faults: msgqfull 0.25, delay 50ms, drop-every 1m0s)"},
+			faults: faults{MsgQFull: 0.25, Delay: "50ms", DropEvery: "1m0s"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			hc := &http.Client{Timeout: 5 * time.Second}
+			defer hc.CloseIdleConnections()
+			s := start(t, tt.env, append([]string{"sim", "smsc", "--listen", "127.0.0.1:0"}, tt.args...)...)
+			addr := s.stdout.wait(t, listeningRE, 10*time.Second)
+			ctl := s.stdout.wait(t, controlRE, 10*time.Second)
+			if addr == ctl {
+				t.Fatalf("SMPP and control on the same address %s", addr)
+			}
+			for _, want := range tt.line {
+				if !strings.Contains(s.stdout.String(), want) {
+					t.Errorf("startup line lacks %q:\n%s", want, s.stdout)
+				}
+			}
+
+			var f faults
+			controlGet(t, hc, ctl, "/faults", &f)
+			if f != tt.faults {
+				t.Errorf("GET /faults: %+v, want %+v", f, tt.faults)
+			}
+			controlDo(t, hc, "PUT", ctl, "/faults", `{"delay":"0s","duplicates":0.5}`, http.StatusOK, &f)
+			if f.Delay != "0s" {
+				t.Errorf("PUT /faults: %+v, want delay 0s", f)
+			}
+			var ids struct {
+				IDs []uint64 `json:"ids"`
+			}
+			controlDo(t, hc, "POST", ctl, "/mo", `{"from":"+8613800138000","to":"3030","text":"HELP"}`, http.StatusCreated, &ids)
+			var stats struct {
+				PendingMOs int `json:"pending_mos"`
+			}
+			controlGet(t, hc, ctl, "/stats", &stats)
+			if len(ids.IDs) != 1 || stats.PendingMOs != 1 {
+				t.Errorf("after POST /mo: ids %v, %d pending; want one", ids.IDs, stats.PendingMOs)
+			}
+			if resp := bind(t, addr, "paygate", "secret"); resp.Status != smpp.StatusOK {
+				t.Errorf("bind: %v", resp.Status)
+			}
+
+			hc.CloseIdleConnections()
+			if code := s.stop(t); code != exitOK {
+				t.Errorf("exit code %d, want %d; stderr:\n%s", code, exitOK, s.stderr)
+			}
+			for _, a := range []string{addr, ctl} {
+				if c, err := net.DialTimeout("tcp", a, time.Second); err == nil {
+					c.Close()
+					t.Errorf("%s still accepts connections after shutdown", a)
+				}
+			}
+		})
+	}
+}
+
+// TestSimSMSCNoControl: without --control there is no API and the line
+// says so.
+func TestSimSMSCNoControl(t *testing.T) {
+	s := start(t, nil, "sim", "smsc", "--listen", "127.0.0.1:0")
+	s.stdout.wait(t, listeningRE, 10*time.Second)
+	if out := s.stdout.String(); !strings.Contains(out, "faults: none), control API off") {
+		t.Errorf("startup line: %s", out)
+	}
+	if code := s.stop(t); code != exitOK {
+		t.Fatalf("exit code %d; stderr:\n%s", code, s.stderr)
+	}
+}
+
+func TestSimSMSCControlListenError(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"sim", "smsc", "--listen", "127.0.0.1:0", "--control", ln.Addr().String()}, environ(nil), &stdout, &stderr)
+	if code != exitError {
+		t.Fatalf("exit code %d, want %d", code, exitError)
+	}
+	if !strings.Contains(stderr.String(), ln.Addr().String()) || !strings.Contains(stderr.String(), "control") {
+		t.Errorf("stderr does not name the control address:\n%s", &stderr)
+	}
+}
+
 // TestUsage runs command lines that end at once.
 func TestUsage(t *testing.T) {
 	tests := []struct {
@@ -296,10 +447,25 @@ func TestUsage(t *testing.T) {
 		{name: "empty password", args: []string{"sim", "smsc", "--password", ""}, code: exitUsage, stderr: []string{"--password"}, noStdout: true},
 		{name: "password too long", args: []string{"sim", "smsc", "--password", "muchtoolong"}, code: exitUsage, stderr: []string{"--password"}, noStdout: true, notInError: []string{"muchtoolong"}},
 		{name: "system id too long", args: []string{"sim", "smsc", "--system-id", "a-very-long-system-id"}, code: exitUsage, stderr: []string{"--system-id"}, noStdout: true},
+		{name: "bad throttle", args: []string{"sim", "smsc", "--throttle", "-1"}, code: exitUsage, stderr: []string{"-throttle"}, noStdout: true},
+		{name: "throttle below 1/s", args: []string{"sim", "smsc", "--throttle", "0.5"}, code: exitUsage, stderr: []string{"-throttle"}, noStdout: true},
+		{name: "throttle not a number", args: []string{"sim", "smsc", "--throttle", "fast"}, code: exitUsage, stderr: []string{"-throttle"}, noStdout: true},
+		{name: "bad msgqfull", args: []string{"sim", "smsc", "--msgqfull", "1.5"}, code: exitUsage, stderr: []string{"-msgqfull"}, noStdout: true},
+		{name: "bad lose-acks", args: []string{"sim", "smsc", "--lose-acks", "-0.1"}, code: exitUsage, stderr: []string{"-lose-acks"}, noStdout: true},
+		{name: "NaN duplicates", args: []string{"sim", "smsc", "--duplicates", "NaN"}, code: exitUsage, stderr: []string{"-duplicates"}, noStdout: true},
+		{name: "negative delay", args: []string{"sim", "smsc", "--delay", "-1s"}, code: exitUsage, stderr: []string{"-delay"}, noStdout: true},
+		{name: "delay without unit", args: []string{"sim", "smsc", "--delay", "5"}, code: exitUsage, stderr: []string{"-delay"}, noStdout: true},
+		{name: "negative drop-every", args: []string{"sim", "smsc", "--drop-every", "-5m"}, code: exitUsage, stderr: []string{"-drop-every"}, noStdout: true},
+		{name: "zero retry", args: []string{"sim", "smsc", "--retry", "0s"}, code: exitUsage, stderr: []string{"--retry"}, noStdout: true},
+		{name: "bad receipts", args: []string{"sim", "smsc", "--receipts", "xml"}, code: exitUsage, stderr: []string{"-receipts"}, noStdout: true},
+		{name: "bad control address", args: []string{"sim", "smsc", "--control", "nonsense"}, code: exitUsage, stderr: []string{"--control"}, noStdout: true},
+		{name: "bad probability in environment", args: []string{"sim", "smsc"}, env: map[string]string{"PAYGATE_SIM_SMSC_MSGQFULL": "2"}, code: exitUsage, stderr: []string{"PAYGATE_SIM_SMSC_MSGQFULL", "--msgqfull"}, noStdout: true},
+		{name: "bad duration in environment", args: []string{"sim", "smsc"}, env: map[string]string{"PAYGATE_SIM_SMSC_DROP_EVERY": "often"}, code: exitUsage, stderr: []string{"PAYGATE_SIM_SMSC_DROP_EVERY", "--drop-every"}, noStdout: true},
 		{name: "-h", args: []string{"-h"}, code: exitOK, stderr: []string{"Usage: paygate", "sim smsc", "version", "help"}, noStdout: true},
 		{name: "--help", args: []string{"--help"}, code: exitOK, stderr: []string{"Usage: paygate"}, noStdout: true},
 		{name: "group -h", args: []string{"sim", "-h"}, code: exitOK, stderr: []string{"sim smsc"}, noStdout: true},
-		{name: "command -h", args: []string{"sim", "smsc", "-h"}, code: exitOK, stderr: []string{"Usage: paygate sim smsc", "--listen", "--system-id", "--password", "--dlr", "--hex-ids", "PAYGATE_SIM_SMSC_PASSWORD", "--log-level"}, noStdout: true},
+		{name: "command -h", args: []string{"sim", "smsc", "-h"}, code: exitOK, stderr: []string{"Usage: paygate sim smsc", "--listen", "--system-id", "--password", "--dlr", "--hex-ids", "PAYGATE_SIM_SMSC_PASSWORD", "--log-level",
+			"--throttle", "--msgqfull", "--delay", "--drop-every", "--lose-acks", "--duplicates", "--receipts", "--ref16", "--retry", "--control", "PAYGATE_SIM_SMSC_LOSE_ACKS"}, noStdout: true},
 		{name: "help", args: []string{"help"}, code: exitOK, stdout: []string{"Usage: paygate", "sim smsc", "version", "help", "--log-format", "--log-level"}},
 		{name: "help command", args: []string{"help", "sim", "smsc"}, code: exitOK, stdout: []string{"Usage: paygate sim smsc", "--listen", "default 127.0.0.1:2775"}},
 		{name: "help group", args: []string{"help", "sim"}, code: exitOK, stdout: []string{"sim smsc"}},
