@@ -274,27 +274,17 @@ func (s *Server) ctlInjectUSSD(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, badRequest("missing_field", "text is required"))
 		return
 	}
-	// InjectUSSD sends the text's bytes as they are, with data_coding 0
-	// (GSM 7-bit): give it the GSM encoding, or send UCS-2 when the text
-	// has characters outside the GSM alphabet.
-	var id uint64
-	if gsm, ok := smpp.EncodeGSM7(req.Text); ok {
-		if len(gsm) > smpp.MaxShortMessage {
-			writeAPIError(w, badRequest("invalid_text", "text is longer than one short message (%d octets)", smpp.MaxShortMessage))
-			return
-		}
-		id = s.InjectUSSD(req.From, req.To, byte(op), tag, session, string(gsm))
-	} else {
-		ucs2 := smpp.EncodeUCS2(req.Text)
-		if len(ucs2) > smpp.MaxShortMessage {
-			writeAPIError(w, badRequest("invalid_text", "text is longer than one short message (%d octets)", smpp.MaxShortMessage))
-			return
-		}
-		mo := MO{From: req.From, To: req.To, ServiceType: "USSD", DataCoding: byte(smpp.CodingUCS2), Payload: ucs2}
-		mo.TLVs.SetUint8(smpp.TagUSSDServiceOp, byte(op))
-		mo.TLVs.Set(tag, session)
-		id = s.Inject(mo)
+	// InjectUSSD encodes in GSM 7-bit when it can, else UCS-2; either must
+	// fit one short message.
+	n, gsm := smpp.GSM7Len(req.Text)
+	if !gsm {
+		n = len(smpp.EncodeUCS2(req.Text))
 	}
+	if n > smpp.MaxShortMessage {
+		writeAPIError(w, badRequest("invalid_text", "text is longer than one short message (%d octets)", smpp.MaxShortMessage))
+		return
+	}
+	id := s.InjectUSSD(req.From, req.To, byte(op), tag, session, req.Text)
 	writeJSON(w, http.StatusCreated, idsResponse{IDs: []uint64{id}})
 }
 

@@ -112,7 +112,7 @@ func (f *Faults) isSilent() bool {
 // turns throttling off.
 func (f *Faults) SetThrottle(rate float64) {
 	f.mu.Lock()
-	f.throttleRate, f.tokens, f.last = rate, rate, time.Now()
+	f.throttleRate, f.tokens, f.last = rate, max(rate, 1), time.Now()
 	f.mu.Unlock()
 }
 
@@ -140,7 +140,9 @@ func (f *Faults) submitFault() smpp.Status {
 	}
 	if st == smpp.StatusOK && f.throttleRate > 0 {
 		now := time.Now()
-		f.tokens = min(f.throttleRate, f.tokens+now.Sub(f.last).Seconds()*f.throttleRate)
+		// The bucket holds at least one token, so rates below 1/s still
+		// let a submit through now and then.
+		f.tokens = min(max(f.throttleRate, 1), f.tokens+now.Sub(f.last).Seconds()*f.throttleRate)
 		f.last = now
 		if f.tokens < 1 {
 			st = smpp.StatusThrottled

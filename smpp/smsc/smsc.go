@@ -324,8 +324,8 @@ func (s *Server) accepted(p *peer, req *smpp.PDU) string {
 	}
 	mt := MT{MessageID: id, Bind: p.sysID, PDU: req, At: time.Now()}
 	s.mu.Lock()
-	s.phones[req.Dest.Addr] = append(s.phones[req.Dest.Addr], mt)
-	s.mts = append(s.mts, mt)
+	s.phones[req.Dest.Addr] = keepLast(append(s.phones[req.Dest.Addr], mt), maxPerPhone)
+	s.mts = keepLast(append(s.mts, mt), maxMTs)
 	close(s.received)
 	s.received = make(chan struct{})
 	s.mu.Unlock()
@@ -402,10 +402,30 @@ func (s *Server) InjectText(from, to, text string, shuffle bool) ([]uint64, erro
 // InjectUSSD queues a USSD message from a phone: service_type "USSD",
 // ussd_service_op op and the session id in sessionTag.
 func (s *Server) InjectUSSD(from, to string, op byte, sessionTag smpp.Tag, session []byte, text string) uint64 {
-	mo := MO{From: from, To: to, Text: text, ServiceType: "USSD"}
+	mo := MO{From: from, To: to, ServiceType: "USSD"}
+	if b, ok := smpp.EncodeGSM7(text); ok {
+		mo.Payload = b
+	} else {
+		mo.DataCoding, mo.Payload = byte(smpp.CodingUCS2), smpp.EncodeUCS2(text)
+	}
 	mo.TLVs.SetUint8(smpp.TagUSSDServiceOp, op)
 	mo.TLVs.Set(sessionTag, session)
 	return s.Inject(mo)
+}
+
+// A long-running simulator keeps only the latest MTs.
+const (
+	maxPerPhone = 1000
+	maxMTs      = 1_000_000
+)
+
+// keepLast trims s to its last n elements once it is twice as long, so
+// trimming costs little per append.
+func keepLast(s []MT, n int) []MT {
+	if len(s) <= 2*n {
+		return s
+	}
+	return append([]MT(nil), s[len(s)-n:]...)
 }
 
 // Received returns the MTs a phone has received, in order.
