@@ -74,6 +74,7 @@ func commands() *command {
 				simSMSCCommand(),
 			},
 		},
+		configCommand(),
 		versionCommand(),
 		helpCommand(root),
 	}
