@@ -1,0 +1,75 @@
+package store
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+)
+
+// Keys are the secrets the store needs. DataKey (keys.data_key_file) is
+// never stored; the keys actually used are derived from it with HKDF, one
+// per purpose.
+type Keys struct {
+	DataKey [32]byte
+}
+
+type keyring struct {
+	seal        cipher.AEAD
+	fingerprint []byte
+}
+
+func newKeyring(k Keys) (*keyring, error) {
+	if k.DataKey == [32]byte{} {
+		return nil, errors.New("store: data key is all zero")
+	}
+	sealKey, err := hkdf.Key(sha256.New, k.DataKey[:], nil, "paygate store seal v1", 32)
+	if err != nil {
+		return nil, err
+	}
+	fpKey, err := hkdf.Key(sha256.New, k.DataKey[:], nil, "paygate inbox fingerprint v1", 32)
+	if err != nil {
+		return nil, err
+	}
+	block, err := aes.NewCipher(sealKey)
+	if err != nil {
+		return nil, err
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	return &keyring{seal: aead, fingerprint: fpKey}, nil
+}
+
+// sealBytes encrypts b with AES-256-GCM; ad binds it to its row.
+func (k *keyring) sealBytes(b, ad []byte) []byte {
+	nonce := make([]byte, k.seal.NonceSize(), k.seal.NonceSize()+len(b)+k.seal.Overhead())
+	rand.Read(nonce)
+	return k.seal.Seal(nonce, nonce, b, ad)
+}
+
+func (k *keyring) openBytes(sealed, ad []byte) ([]byte, error) {
+	n := k.seal.NonceSize()
+	if len(sealed) < n {
+		return nil, errors.New("store: sealed value too short")
+	}
+	b, err := k.seal.Open(nil, sealed[:n], sealed[n:], ad)
+	if err != nil {
+		return nil, fmt.Errorf("store: opening sealed value: %w", err)
+	}
+	return b, nil
+}
+
+// Fingerprint returns the keyed HMAC-SHA256 of an inbound message's
+// identity: equal for redeliveries of one message, useless to anyone
+// without the data key (a PIN in the text cannot be guessed from it).
+func (k *keyring) Fingerprint(identity []byte) []byte {
+	m := hmac.New(sha256.New, k.fingerprint)
+	m.Write(identity)
+	return m.Sum(nil)
+}

@@ -1,0 +1,298 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
+	"github.com/jmoiron/sqlx"
+	_ "github.com/mattn/go-sqlite3" // registers "sqlite3"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// ErrUnavailable wraps a failure to reach or write the database: the
+// caller should answer "try again later" (ESME_RX_T_APPN, HTTP 503).
+var ErrUnavailable = errors.New("store: unavailable")
+
+// Options configure Open. Zero values mean the documented default.
+type Options struct {
+	Keys Keys
+	// MaxBatch is the most steps the SQLite writer puts in one commit.
+	// Default 512.
+	MaxBatch int
+	// Logger receives migration and janitor messages.
+	Logger *slog.Logger
+}
+
+// DB is an open store. Its methods are safe for concurrent use.
+type DB struct {
+	d      dialect
+	w      *sqlx.DB // SQLite: the one write connection; PostgreSQL: the pool
+	r      *sqlx.DB // SQLite: readers; PostgreSQL: the same pool
+	keys   *keyring
+	writer *writer // SQLite only
+	log    *slog.Logger
+
+	outboxSignal chan struct{}
+	steps        atomic.Int64
+	commits      atomic.Int64
+	closeOnce    sync.Once
+	closeErr     error
+}
+
+// Stats counts the work of the store since Open.
+type Stats struct {
+	Steps   int64 // steps run (Step calls that reached the database)
+	Commits int64 // transactions committed; fewer than Steps on SQLite when group commit batches them
+}
+
+// Stats returns the counters.
+func (db *DB) Stats() Stats { return Stats{Steps: db.steps.Load(), Commits: db.commits.Load()} }
+
+// Open opens the database named by dsn: "sqlite:PATH" (or a bare path) or
+// "postgres://…". It does not migrate; call Migrate.
+func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 512
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	keys, err := newKeyring(opts.Keys)
+	if err != nil {
+		return nil, err
+	}
+	db := &DB{keys: keys, log: opts.Logger, outboxSignal: make(chan struct{}, 1)}
+	switch {
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		db.d = postgresDialect
+		pool, err := sqlx.Open("pgx", dsn)
+		if err != nil {
+			return nil, fmt.Errorf("store: opening postgres: %w", err)
+		}
+		pool.SetMaxOpenConns(32)
+		pool.SetMaxIdleConns(32)
+		db.w, db.r = pool, pool
+	default:
+		db.d = sqliteDialect
+		path := strings.TrimPrefix(dsn, "sqlite:")
+		if path == "" {
+			return nil, errors.New("store: sqlite path is empty")
+		}
+		q := url.Values{}
+		q.Set("_journal_mode", "WAL")
+		q.Set("_synchronous", "FULL")
+		q.Set("_busy_timeout", "5000")
+		q.Set("_foreign_keys", "on")
+		q.Set("_txlock", "immediate")
+		w, err := sqlx.Open("sqlite3", "file:"+path+"?"+q.Encode())
+		if err != nil {
+			return nil, fmt.Errorf("store: opening %s: %w", path, err)
+		}
+		w.SetMaxOpenConns(1) // the one writer
+		w.SetMaxIdleConns(1)
+		w.SetConnMaxLifetime(0)
+		q.Set("_query_only", "true")
+		q.Del("_txlock")
+		r, err := sqlx.Open("sqlite3", "file:"+path+"?"+q.Encode())
+		if err != nil {
+			w.Close()
+			return nil, fmt.Errorf("store: opening %s: %w", path, err)
+		}
+		r.SetMaxOpenConns(8)
+		r.SetMaxIdleConns(8)
+		db.w, db.r = w, r
+	}
+	if err := db.w.PingContext(ctx); err != nil {
+		db.close()
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	if db.d.name == "sqlite3" {
+		db.writer = newWriter(db, opts.MaxBatch)
+	}
+	return db, nil
+}
+
+// Dialect returns "sqlite3" or "pgx".
+func (db *DB) Dialect() string { return db.d.name }
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.w.PingContext(ctx); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Close stops the writer (steps already queued finish) and closes the
+// database.
+func (db *DB) Close() error {
+	db.closeOnce.Do(func() {
+		if db.writer != nil {
+			db.writer.close()
+		}
+		db.closeErr = db.close()
+	})
+	return db.closeErr
+}
+
+func (db *DB) close() error {
+	err := db.w.Close()
+	if db.r != db.w {
+		err = errors.Join(err, db.r.Close())
+	}
+	return err
+}
+
+// Migrate applies the embedded migrations not yet applied, each in its
+// own transaction, recording them in schema_migrations.
+func (db *DB) Migrate(ctx context.Context) error {
+	if _, err := db.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+		return fmt.Errorf("store: migrating: %w", err)
+	}
+	var applied []int64
+	if err := db.w.SelectContext(ctx, &applied, `SELECT version FROM schema_migrations`); err != nil {
+		return fmt.Errorf("store: migrating: %w", err)
+	}
+	done := map[int64]bool{}
+	for _, v := range applied {
+		done[v] = true
+	}
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		base := strings.TrimPrefix(name, "migrations/")
+		v, err := strconv.ParseInt(strings.SplitN(base, "_", 2)[0], 10, 64)
+		if err != nil {
+			return fmt.Errorf("store: migration %s: no version prefix", base)
+		}
+		if done[v] {
+			continue
+		}
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		tx, err := db.w.BeginTxx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("store: migration %s: %w", base, err)
+		}
+		for _, stmt := range splitSQL(db.d.ddl(string(body))) {
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				tx.Rollback()
+				return fmt.Errorf("store: migration %s: %w", base, err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, db.w.Rebind(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`), v, time.Now().UnixMicro()); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("store: migration %s: %w", base, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("store: migration %s: %w", base, err)
+		}
+		db.log.Info("store: applied migration", "migration", base)
+	}
+	return nil
+}
+
+// splitSQL splits a migration into statements at semicolons ending a
+// line, dropping comment lines.
+func splitSQL(s string) []string {
+	var out []string
+	var cur strings.Builder
+	for _, line := range strings.Split(s, "\n") {
+		t := strings.TrimSpace(line)
+		if t == "" || strings.HasPrefix(t, "--") {
+			continue
+		}
+		cur.WriteString(line)
+		cur.WriteByte('\n')
+		if strings.HasSuffix(t, ";") {
+			out = append(out, strings.TrimSuffix(strings.TrimSpace(cur.String()), ";"))
+			cur.Reset()
+		}
+	}
+	if strings.TrimSpace(cur.String()) != "" {
+		out = append(out, cur.String())
+	}
+	return out
+}
+
+// Step runs fn in one transaction and commits it. On SQLite, fn runs on
+// the writer goroutine inside a savepoint of a batch shared with other
+// steps; it must not block or do I/O (the flow rule) and must not keep tx.
+// An error from fn rolls back fn's writes only and is returned as is; a
+// failure of the database itself is returned wrapping ErrUnavailable.
+func (db *DB) Step(ctx context.Context, fn func(tx *Tx) error) error {
+	if db.writer != nil {
+		return db.writer.do(ctx, fn)
+	}
+	for attempt := 0; ; attempt++ {
+		err := db.pgStep(ctx, fn)
+		if err == nil || attempt == 3 || !db.d.retryable(err) {
+			return err
+		}
+	}
+}
+
+func (db *DB) pgStep(ctx context.Context, fn func(tx *Tx) error) error {
+	sqltx, err := db.w.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	tx := &Tx{db: db, q: sqltx}
+	if err := runStep(tx, fn); err != nil {
+		sqltx.Rollback()
+		return err
+	}
+	if err := sqltx.Commit(); err != nil {
+		return fmt.Errorf("%w: committing: %w", ErrUnavailable, err)
+	}
+	db.steps.Add(1)
+	db.commits.Add(1)
+	tx.committed()
+	return nil
+}
+
+// runStep calls fn, turning a panic into an error.
+func runStep(tx *Tx, fn func(tx *Tx) error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("store: step panicked: %v", r)
+		}
+	}()
+	return fn(tx)
+}
+
+// OutboxSignal is sent on (without blocking) after a commit that queued
+// an MT, so a dispatcher in this process can claim it at once.
+func (db *DB) OutboxSignal() <-chan struct{} { return db.outboxSignal }
+
+// queryer is what a Tx runs statements on: a *sqlx.Tx.
+type queryer interface {
+	sqlx.ExtContext
+	GetContext(ctx context.Context, dest any, query string, args ...any) error
+	SelectContext(ctx context.Context, dest any, query string, args ...any) error
+}
+
+var _ queryer = (*sqlx.Tx)(nil)
+
+// isNoRows reports a lookup that found nothing.
+func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }

@@ -1,0 +1,112 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/paygate/paygate/flows"
+)
+
+// Tx is one step's transaction. It implements flows.Tx, and adds the
+// inbox and outbox writes the gateway makes in the same transaction. It
+// is used by one goroutine and only inside the Step that made it.
+type Tx struct {
+	db *DB
+	q  queryer
+
+	queuedMT bool
+}
+
+var _ flows.Tx = (*Tx)(nil)
+
+func (tx *Tx) rebind(q string) string { return tx.db.w.Rebind(q) }
+
+// committed runs after the step's transaction committed.
+func (tx *Tx) committed() {
+	if tx.queuedMT {
+		select {
+		case tx.db.outboxSignal <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Subscriber implements flows.Tx.
+func (tx *Tx) Subscriber(ctx context.Context, phone flows.MSISDN) (flows.Subscriber, error) {
+	var row struct {
+		Phone   string `db:"phone"`
+		Lang    string `db:"lang"`
+		Created int64  `db:"created_at"`
+	}
+	err := tx.q.GetContext(ctx, &row, tx.rebind(`SELECT phone, lang, created_at FROM subscribers WHERE phone = ?`), string(phone))
+	if isNoRows(err) {
+		return flows.Subscriber{}, flows.ErrNotFound
+	}
+	if err != nil {
+		return flows.Subscriber{}, fmt.Errorf("store: reading subscriber: %w", err)
+	}
+	return flows.Subscriber{Phone: flows.MSISDN(row.Phone), Lang: flows.Lang(row.Lang), Created: time.UnixMicro(row.Created)}, nil
+}
+
+// SaveSubscriber implements flows.Tx.
+func (tx *Tx) SaveSubscriber(ctx context.Context, s flows.Subscriber) error {
+	_, err := tx.q.ExecContext(ctx, tx.rebind(`INSERT INTO subscribers (phone, lang, created_at) VALUES (?, ?, ?)
+		ON CONFLICT (phone) DO UPDATE SET lang = excluded.lang`), string(s.Phone), string(s.Lang), s.Created.UnixMicro())
+	if err != nil {
+		return fmt.Errorf("store: saving subscriber: %w", err)
+	}
+	return nil
+}
+
+// QueueSMS implements flows.Tx: the SMS goes in the MT outbox, its text
+// sealed when it is sensitive.
+func (tx *Tx) QueueSMS(ctx context.Context, sms flows.OutSMS) error {
+	body, sealed := sms.Text, []byte(nil)
+	if sms.Sensitive {
+		body, sealed = "", tx.db.keys.sealBytes([]byte(sms.Text), []byte(sms.To))
+	}
+	now := time.Now().UnixMicro()
+	_, err := tx.q.ExecContext(ctx, tx.rebind(`INSERT INTO mt_outbox (phone, sender, body, body_sealed, bind, state, next_at, created_at)
+		VALUES (?, ?, ?, ?, ?, 'queued', ?, ?)`), string(sms.To), sms.From, body, sealed, sms.Bind, now, now)
+	if err != nil {
+		return fmt.Errorf("store: queueing SMS: %w", err)
+	}
+	tx.queuedMT = true
+	return nil
+}
+
+// Inbound is an inbound message as the inbox records it.
+type Inbound struct {
+	Bind     string
+	Phone    string
+	Dest     string
+	Text     string // redacted: no PIN or code in clear
+	Identity []byte // smpp.Delivery.Identity; only its keyed hash is stored
+	At       time.Time
+}
+
+// RecordInbound records an inbound message unless the same message (same
+// identity) was recorded within window, and reports whether it is new.
+// A duplicate writes nothing, so the caller must not act on it again.
+func (tx *Tx) RecordInbound(ctx context.Context, in Inbound, window time.Duration) (isNew bool, err error) {
+	fp := tx.db.keys.Fingerprint(in.Identity)
+	at := in.At.UnixMicro()
+	// Insert the fingerprint, or refresh one older than the window; a
+	// fingerprint seen within the window returns no row: a duplicate.
+	var seen int64
+	err = tx.q.GetContext(ctx, &seen, tx.rebind(`INSERT INTO inbox_seen (fingerprint, seen_at) VALUES (?, ?)
+		ON CONFLICT (fingerprint) DO UPDATE SET seen_at = excluded.seen_at WHERE inbox_seen.seen_at < ?
+		RETURNING seen_at`), fp, at, at-window.Microseconds())
+	if isNoRows(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("store: recording inbound: %w", err)
+	}
+	if _, err := tx.q.ExecContext(ctx, tx.rebind(`INSERT INTO inbox (bind, phone, dest, text, fingerprint, received_at) VALUES (?, ?, ?, ?, ?, ?)`),
+		in.Bind, in.Phone, in.Dest, in.Text, fp, at); err != nil {
+		return false, fmt.Errorf("store: recording inbound: %w", err)
+	}
+	return true, nil
+}
