@@ -82,7 +82,7 @@ func TestSubmitAndDeliverBindModes(t *testing.T) {
 
 			id := sim.Inject(smsc.MO{From: "+8613800138000", To: "3030", Text: "HELP"})
 			d := rec.next(t)
-			if d.Bind != "carrier-a" || string(d.PDU.ShortMessage) != "HELP" || d.PDU.Source.Addr != "+8613800138000" {
+			if d.Bind != "carrier-a" || string(d.PDU.ShortMessage) != "HELP" || d.PDU.Source != (smpp.Address{TON: 1, NPI: 1, Addr: "8613800138000"}) {
 				t.Fatalf("delivery %+v", d)
 			}
 			if err := sim.WaitDelivered(ctxT(t), id); err != nil {

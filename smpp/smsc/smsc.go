@@ -16,6 +16,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -324,7 +325,8 @@ func (s *Server) accepted(p *peer, req *smpp.PDU) string {
 	}
 	mt := MT{MessageID: id, Bind: p.sysID, PDU: req, At: time.Now()}
 	s.mu.Lock()
-	s.phones[req.Dest.Addr] = keepLast(append(s.phones[req.Dest.Addr], mt), maxPerPhone)
+	key := phoneKey(req.Dest.Addr)
+	s.phones[key] = keepLast(append(s.phones[key], mt), maxPerPhone)
 	s.mts = keepLast(append(s.mts, mt), maxMTs)
 	close(s.received)
 	s.received = make(chan struct{})
@@ -432,7 +434,21 @@ func keepLast(s []MT, n int) []MT {
 func (s *Server) Received(phone string) []MT {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]MT(nil), s.phones[phone]...)
+	return append([]MT(nil), s.phones[phoneKey(phone)]...)
+}
+
+// phoneKey is how the simulator files a phone: international numbers with
+// or without their "+" are one phone.
+func phoneKey(addr string) string { return strings.TrimPrefix(addr, "+") }
+
+// moSource is the source address of an MO from phone: an international
+// number goes as TON 1 (international), NPI 1 (E.164), without its "+",
+// as carriers send it (SMPP 3.4 §5.2.5).
+func moSource(phone string) smpp.Address {
+	if strings.HasPrefix(phone, "+") {
+		return smpp.Address{TON: 1, NPI: 1, Addr: phone[1:]}
+	}
+	return smpp.Address{TON: 0, NPI: 1, Addr: phone}
 }
 
 // AllMTs returns every MT accepted, in order.
@@ -447,7 +463,7 @@ func (s *Server) AllMTs() []MT {
 func (s *Server) WaitReceived(ctx context.Context, phone string, n int) ([]MT, error) {
 	for {
 		s.mu.Lock()
-		got, ch := s.phones[phone], s.received
+		got, ch := s.phones[phoneKey(phone)], s.received
 		s.mu.Unlock()
 		if len(got) >= n {
 			return append([]MT(nil), got...), nil
@@ -621,7 +637,7 @@ func (s *Server) deliver(p *peer, m *MO) {
 	req := &smpp.PDU{
 		Command:     smpp.DeliverSM,
 		ServiceType: m.ServiceType,
-		Source:      smpp.Address{TON: 1, NPI: 1, Addr: m.From},
+		Source:      moSource(m.From),
 		Dest:        smpp.Address{Addr: m.To},
 		ESMClass:    m.ESMClass,
 		DataCoding:  m.DataCoding,
