@@ -1,0 +1,268 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/paygate/paygate/smpp"
+	"github.com/paygate/paygate/store"
+)
+
+// Outbox sending policy.
+const (
+	leaseFor    = time.Minute      // PostgreSQL lease of a claimed MT
+	pollEvery   = 200 * time.Millisecond
+	sendTimeout = 30 * time.Second // one attempt: bind wait, throttling, window, answer
+	maxAttempts = 12               // then the MT fails
+	retryCap    = 5 * time.Minute
+)
+
+// dispatcher sends the MT outbox: it claims due MTs (each phone's oldest
+// first, so a phone's MTs keep their order), sends each on its bind, and
+// records the outcome in a step. It sends at least once: an MT whose
+// submit outcome is unknown is sent again, because a reply lost is worse
+// than a reply twice.
+type dispatcher struct {
+	g     *Gateway
+	owner string
+	slots chan struct{}
+
+	mu   sync.Mutex
+	held map[int64]bool // in-memory lease (SQLite) and in-flight set
+	wake chan struct{}
+
+	sends    sync.WaitGroup
+	stopOnce sync.Once
+	stopping chan struct{}
+}
+
+func newDispatcher(g *Gateway, n int) *dispatcher {
+	host, _ := os.Hostname()
+	return &dispatcher{
+		g:        g,
+		owner:    fmt.Sprintf("%s/%d/%x", host, os.Getpid(), rand.Uint32()),
+		slots:    make(chan struct{}, n),
+		held:     map[int64]bool{},
+		wake:     make(chan struct{}, 1),
+		stopping: make(chan struct{}),
+	}
+}
+
+// Has and Len make the held set a store.Leases.
+func (d *dispatcher) Has(id int64) bool { d.mu.Lock(); defer d.mu.Unlock(); return d.held[id] }
+func (d *dispatcher) Len() int          { d.mu.Lock(); defer d.mu.Unlock(); return len(d.held) }
+
+func (d *dispatcher) kick() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run claims and sends until stop.
+func (d *dispatcher) run(ctx context.Context) {
+	t := time.NewTicker(pollEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.stopping:
+			return
+		case <-ctx.Done():
+			return
+		case <-d.g.db.OutboxSignal():
+		case <-d.wake:
+		case <-t.C:
+		}
+		for d.claimAndSend(ctx) {
+		}
+	}
+}
+
+// claimAndSend claims as many due MTs as there are free slots and starts
+// sending them; it reports whether it filled every slot (more may wait).
+func (d *dispatcher) claimAndSend(ctx context.Context) bool {
+	free := cap(d.slots) - len(d.slots)
+	if free == 0 {
+		return false
+	}
+	rows, err := d.g.db.ClaimMT(ctx, d.owner, d.g.now(), leaseFor, free, d)
+	if err != nil {
+		if ctx.Err() == nil {
+			d.g.log.Warn("outbox: cannot claim", "err", err)
+		}
+		return false
+	}
+	for _, m := range rows {
+		d.mu.Lock()
+		if d.held[m.ID] {
+			d.mu.Unlock()
+			continue
+		}
+		d.held[m.ID] = true
+		d.mu.Unlock()
+		select {
+		case d.slots <- struct{}{}:
+		case <-d.stopping:
+			d.release(m.ID)
+			return false
+		}
+		d.sends.Add(1)
+		go d.send(m)
+	}
+	return len(rows) == free
+}
+
+func (d *dispatcher) release(id int64) {
+	d.mu.Lock()
+	delete(d.held, id)
+	d.mu.Unlock()
+}
+
+// stop stops claiming and waits for the sends under way (or ctx).
+func (d *dispatcher) stop(ctx context.Context) {
+	d.stopOnce.Do(func() { close(d.stopping) })
+	done := make(chan struct{})
+	go func() { d.sends.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
+// route picks the bind for an MT (SPEC §3): the one its MO came in on,
+// else the longest matching route prefix, else the first bound SMSC.
+func (d *dispatcher) route(m store.MT) *bind {
+	if b, ok := d.g.byName[m.Bind]; ok && b.client.Bound() {
+		return b
+	}
+	best := -1
+	var pick *bind
+	for _, r := range d.g.cfg.Routes {
+		if strings.HasPrefix(string(m.Phone), r.Prefix) && len(r.Prefix) > best {
+			if b, ok := d.g.byName[r.SMSC]; ok && b.client.Bound() {
+				best, pick = len(r.Prefix), b
+			}
+		}
+	}
+	if pick != nil {
+		return pick
+	}
+	for _, b := range d.g.binds {
+		if b.client.Bound() {
+			return b
+		}
+	}
+	return nil
+}
+
+// send makes one attempt at an MT and records its outcome.
+func (d *dispatcher) send(m store.MT) {
+	defer d.sends.Done()
+	defer func() { <-d.slots }()
+	defer d.kick() // the phone's next MT may now be due
+	defer d.release(m.ID)
+
+	ctx := d.g.ctx
+	now := d.g.now()
+	b := d.route(m)
+	if b == nil {
+		d.record(ctx, m, func(tx *store.Tx) error {
+			return tx.MTRetry(ctx, m.ID, now.Add(time.Second), "no SMSC bound")
+		}, "", "retry")
+		return
+	}
+	text, err := d.g.db.Text(m)
+	if err != nil {
+		d.record(ctx, m, func(tx *store.Tx) error { return tx.MTFailed(ctx, m.ID, "text cannot be opened", now) }, b.cfg.Name, "failed")
+		return
+	}
+	sctx, cancel := context.WithTimeout(ctx, sendTimeout)
+	ids, err := b.client.SubmitText(sctx, smpp.Text{
+		Source:  smpp.Address{TON: 3, NPI: 0, Addr: m.Sender}, // a short code: network specific
+		Dest:    destAddress(string(m.Phone)),
+		Body:    text,
+		Receipt: b.cfg.Receipts,
+	}, strconv.FormatInt(m.ID, 10))
+	cancel()
+	now = d.g.now()
+	var se *smpp.StatusError
+	var pe *smpp.PartialError
+	switch {
+	case err == nil:
+		d.record(ctx, m, func(tx *store.Tx) error {
+			return tx.MTSent(ctx, m.ID, b.cfg.Name, ids, smpp.MessageIDKeys, now)
+		}, b.cfg.Name, "sent")
+		d.applyEarly(ctx, b.cfg.Name, ids)
+	case errors.Is(err, smpp.ErrClientClosed) || ctx.Err() != nil:
+		// Shutting down: the lease ends and the MT stays queued.
+		d.record(context.Background(), m, func(tx *store.Tx) error {
+			return tx.MTRetry(context.Background(), m.ID, now, "gateway stopped")
+		}, b.cfg.Name, "retry")
+	case errors.As(err, &pe):
+		// Some parts reached the phone: sending again would repeat them.
+		d.record(ctx, m, func(tx *store.Tx) error { return tx.MTFailed(ctx, m.ID, err.Error(), now) }, b.cfg.Name, "failed")
+	case errors.As(err, &se) && !se.Temporary(), m.Attempts+1 >= maxAttempts:
+		d.record(ctx, m, func(tx *store.Tx) error { return tx.MTFailed(ctx, m.ID, err.Error(), now) }, b.cfg.Name, "failed")
+	default:
+		// Temporary, unknown outcome, or no bind in time: again later.
+		next := now.Add(retryDelay(m.Attempts))
+		d.record(ctx, m, func(tx *store.Tx) error { return tx.MTRetry(ctx, m.ID, next, err.Error()) }, b.cfg.Name, "retry")
+	}
+}
+
+// record commits an MT's outcome; it retries while the store is down so
+// the outcome is not lost (the lease keeps the row from a second send).
+func (d *dispatcher) record(ctx context.Context, m store.MT, fn func(tx *store.Tx) error, bind, result string) {
+	d.g.metrics.mts.WithLabelValues(bind, result).Inc()
+	for attempt := 0; ; attempt++ {
+		err := d.g.db.Step(ctx, fn)
+		if err == nil || ctx.Err() != nil || !errors.Is(err, store.ErrUnavailable) {
+			if err != nil && ctx.Err() == nil {
+				d.g.log.Error("outbox: outcome not recorded", "mt", m.ID, "err", err)
+			}
+			return
+		}
+		select {
+		case <-time.After(min(time.Duration(attempt+1)*100*time.Millisecond, 5*time.Second)):
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// applyEarly applies receipts that arrived before the MT was recorded.
+func (d *dispatcher) applyEarly(ctx context.Context, bind string, ids []string) {
+	for _, id := range ids {
+		keys := smpp.MessageIDKeys(id)
+		if st, ok := d.g.early.take(bind, keys); ok {
+			if _, err := d.g.applyReceipt(ctx, bind, keys, st); err != nil {
+				d.g.log.Warn("outbox: early receipt not applied", "err", err)
+			}
+		}
+	}
+}
+
+// retryDelay is exponential from 1 s, capped, with jitter.
+func retryDelay(attempts int) time.Duration {
+	d := time.Second << min(attempts, 12)
+	if d > retryCap {
+		d = retryCap
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// destAddress is an E.164 number as SMPP carries it: TON 1, NPI 1,
+// without the "+".
+func destAddress(phone string) smpp.Address {
+	if strings.HasPrefix(phone, "+") {
+		return smpp.Address{TON: 1, NPI: 1, Addr: phone[1:]}
+	}
+	return smpp.Address{TON: 0, NPI: 1, Addr: phone}
+}

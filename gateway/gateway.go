@@ -1,0 +1,189 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/paygate/paygate/flows"
+	"github.com/paygate/paygate/gateway/config"
+	"github.com/paygate/paygate/smpp"
+	"github.com/paygate/paygate/store"
+)
+
+// Options build a Gateway.
+type Options struct {
+	Config config.Config
+	Logger *slog.Logger
+	// Now is the clock of flows and the outbox. Default time.Now.
+	Now func() time.Time
+	// Dispatchers is how many MTs are sent at once. Default 1024.
+	Dispatchers int
+	// Extra HTTP routes mounted on the gateway's server (the sandbox's
+	// phones).
+	Routes func(mux *http.ServeMux)
+}
+
+// Gateway is a running paygate. Its methods are safe for concurrent use.
+type Gateway struct {
+	cfg     config.Config
+	log     *slog.Logger
+	now     func() time.Time
+	db      *store.DB
+	engine  *flows.Engine
+	binds   []*bind
+	byName  map[string]*bind
+	metrics *metrics
+	disp    *dispatcher
+	early   *earlyReceipts
+
+	httpSrv *http.Server
+	httpLn  net.Listener
+
+	ctx    context.Context // lives until Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// bind is one configured SMSC connection.
+type bind struct {
+	cfg    config.SMSC
+	client *smpp.Client
+}
+
+// New opens the store (migrating it), binds to every configured SMSC in
+// the background, starts the MT dispatcher and the HTTP server. Close
+// stops it all.
+func New(ctx context.Context, opts Options) (*Gateway, error) {
+	cfg := opts.Config
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Dispatchers <= 0 {
+		opts.Dispatchers = 1024
+	}
+	dataKey, err := readKeyFile(cfg.Keys.DataKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("keys.data_key_file: %w", err)
+	}
+	db, err := store.Open(ctx, cfg.Database.Reveal(), store.Options{Keys: store.Keys{DataKey: dataKey}, Logger: opts.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("database: %w", err)
+	}
+	if err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("database: %w", err)
+	}
+	gctx, cancel := context.WithCancel(context.Background())
+	g := &Gateway{
+		cfg: cfg, log: opts.Logger, now: opts.Now, db: db,
+		engine: flows.NewEngine(flows.EngineConfig{
+			DefaultLang: flows.Lang(cfg.Language), ShortCode: cfg.ShortCode,
+			Country: cfg.Country, PINLength: cfg.PINLength,
+		}),
+		byName:  map[string]*bind{},
+		metrics: newMetrics(db),
+		early:   newEarlyReceipts(time.Hour),
+		ctx:     gctx,
+		cancel:  cancel,
+	}
+	for _, sc := range cfg.SMSC {
+		b := &bind{cfg: sc}
+		c := sc.SMPP()
+		c.Handler = &router{g: g, bind: b}
+		c.Parts = durableParts{db: db}
+		c.Hooks = g.metrics.hooks()
+		c.Logger = opts.Logger.With("bind", sc.Name)
+		b.client, err = smpp.NewClient(c)
+		if err != nil {
+			g.closeBinds(ctx)
+			db.Close()
+			cancel()
+			return nil, fmt.Errorf("smsc %s: %w", sc.Name, err)
+		}
+		g.binds = append(g.binds, b)
+		g.byName[sc.Name] = b
+	}
+	g.disp = newDispatcher(g, opts.Dispatchers)
+	g.wg.Add(2)
+	go func() { defer g.wg.Done(); g.disp.run(gctx) }()
+	go func() { defer g.wg.Done(); g.janitor(gctx) }()
+	if err := g.serveHTTP(opts.Routes); err != nil {
+		g.Close(ctx)
+		return nil, err
+	}
+	return g, nil
+}
+
+// DB returns the gateway's store (for tests and tools in this process).
+func (g *Gateway) DB() *store.DB { return g.db }
+
+// HTTPAddr returns the address the HTTP server listens on.
+func (g *Gateway) HTTPAddr() string { return g.httpLn.Addr().String() }
+
+// Bound reports whether every bind is up.
+func (g *Gateway) Bound() bool {
+	for _, b := range g.binds {
+		if !b.client.Bound() {
+			return false
+		}
+	}
+	return len(g.binds) > 0
+}
+
+// Close stops the gateway gracefully: the HTTP server stops taking
+// requests, the dispatcher stops claiming and finishes the sends under
+// way, each bind stops submitting, lets its handlers finish and
+// acknowledge, unbinds and closes, and the store closes. ctx bounds the
+// wait.
+func (g *Gateway) Close(ctx context.Context) error {
+	var errs []error
+	if g.httpSrv != nil {
+		errs = append(errs, g.httpSrv.Shutdown(ctx))
+	}
+	g.disp.stop(ctx)
+	g.closeBinds(ctx)
+	g.disp.sends.Wait() // with the binds closed, every send ends at once
+	g.cancel()
+	g.wg.Wait()
+	errs = append(errs, g.db.Close())
+	return errors.Join(errs...)
+}
+
+func (g *Gateway) closeBinds(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, b := range g.binds {
+		wg.Add(1)
+		go func() { defer wg.Done(); b.client.Close(ctx) }()
+	}
+	wg.Wait()
+}
+
+// janitor drops what the dedupe window and reassembly no longer need.
+func (g *Gateway) janitor(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := g.now()
+		if err := g.db.ExpireSeen(ctx, now.Add(-g.cfg.DedupeWindow)); err != nil && ctx.Err() == nil {
+			g.log.Warn("janitor: expiring fingerprints", "err", err)
+		}
+		if _, err := g.db.ExpireParts(ctx, now.Add(-smpp.DefaultReassemblyTimeout)); err != nil && ctx.Err() == nil {
+			g.log.Warn("janitor: expiring message parts", "err", err)
+		}
+		g.early.sweep(now)
+	}
+}

@@ -1,0 +1,174 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/paygate/paygate/flows"
+	"github.com/paygate/paygate/smpp"
+	"github.com/paygate/paygate/store"
+)
+
+// router is a bind's smpp.Handler: every inbound message becomes one flow
+// step that commits before the SMSC is acknowledged.
+type router struct {
+	g    *Gateway
+	bind *bind
+}
+
+// HandleMessage implements smpp.Handler. ESME_ROK means the message (or
+// its effect) is committed; ESME_RX_T_APPN asks the SMSC to deliver it
+// again later, when the store could not commit.
+func (r *router) HandleMessage(ctx context.Context, d *smpp.Delivery) smpp.Status {
+	start := time.Now()
+	kind := "sms"
+	var st smpp.Status
+	switch {
+	case d.IsReceipt():
+		kind = "receipt"
+		st = r.receipt(ctx, d)
+	default:
+		if _, ok := d.USSD(); ok {
+			kind = "ussd"
+			st = r.ussd(ctx, d)
+		} else {
+			st = r.sms(ctx, d)
+		}
+	}
+	r.g.metrics.inboundDur.WithLabelValues(kind).Observe(time.Since(start).Seconds())
+	return st
+}
+
+// phone reads an SMPP source address as a phone number: TON 1 is an
+// international number written without its "+".
+func (r *router) phone(a smpp.Address) (flows.MSISDN, error) {
+	s := a.Addr
+	if a.TON == 1 && !strings.HasPrefix(s, "+") {
+		s = "+" + s
+	}
+	return flows.ParseMSISDN(s, r.g.cfg.Country)
+}
+
+func (r *router) sms(ctx context.Context, d *smpp.Delivery) smpp.Status {
+	name := r.bind.cfg.Name
+	from, err := r.phone(d.PDU.Source)
+	if err != nil {
+		// Nothing can be answered to an address that is not a phone
+		// (an alphanumeric sender): acknowledge and count it.
+		r.g.log.Warn("inbound: sender is not a phone number", "bind", name)
+		r.g.metrics.inbound.WithLabelValues(name, "sms", "bad_sender").Inc()
+		return smpp.StatusOK
+	}
+	text := d.Text()
+	now := r.g.now()
+	isNew := false
+	err = r.g.db.Step(ctx, func(tx *store.Tx) error {
+		var err error
+		isNew, err = tx.RecordInbound(ctx, store.Inbound{
+			Bind: name, Phone: string(from), Dest: d.PDU.Dest.Addr,
+			Text: flows.Redact(text), Identity: d.Identity(), At: now,
+		}, r.g.cfg.DedupeWindow)
+		if err != nil || !isNew {
+			return err
+		}
+		return r.g.engine.HandleSMS(ctx, tx, flows.InboundSMS{
+			From: from, To: d.PDU.Dest.Addr, Bind: name, Trusted: r.bind.cfg.Trusted, Text: text, At: now,
+		})
+	})
+	switch {
+	case err != nil:
+		r.g.log.Error("inbound: not stored; the SMSC will deliver it again", "bind", name, "phone", from, "err", err)
+		r.g.metrics.inbound.WithLabelValues(name, "sms", "error").Inc()
+		return smpp.StatusRxTAppn
+	case !isNew:
+		r.g.metrics.inbound.WithLabelValues(name, "sms", "duplicate").Inc()
+	default:
+		r.g.metrics.inbound.WithLabelValues(name, "sms", "new").Inc()
+	}
+	return smpp.StatusOK
+}
+
+// receipt applies a delivery receipt to its MT. A receipt for an MT whose
+// sending is not recorded yet (it overtook the submit_sm_resp) is kept in
+// memory and applied when it is.
+func (r *router) receipt(ctx context.Context, d *smpp.Delivery) smpp.Status {
+	name := r.bind.cfg.Name
+	rc, ok := d.Receipt()
+	if !ok {
+		r.g.metrics.inbound.WithLabelValues(name, "receipt", "unreadable").Inc()
+		return smpp.StatusOK
+	}
+	found, err := r.g.applyReceipt(ctx, name, smpp.MessageIDKeys(rc.ID), rc.State)
+	if err != nil {
+		r.g.metrics.inbound.WithLabelValues(name, "receipt", "error").Inc()
+		return smpp.StatusRxTAppn
+	}
+	if !found {
+		keys := smpp.MessageIDKeys(rc.ID)
+		r.g.early.add(name, keys, rc.State, r.g.now())
+		// The dispatcher may have recorded the MT between the lookup and
+		// the add, and found nothing to apply: look once more. Applying a
+		// receipt twice is harmless.
+		if found, err = r.g.applyReceipt(ctx, name, keys, rc.State); err == nil && found {
+			r.g.early.take(name, keys)
+		} else {
+			r.g.metrics.inbound.WithLabelValues(name, "receipt", "early").Inc()
+			return smpp.StatusOK
+		}
+	}
+	r.g.metrics.inbound.WithLabelValues(name, "receipt", "applied").Inc()
+	return smpp.StatusOK
+}
+
+func (g *Gateway) applyReceipt(ctx context.Context, bind string, keys []string, state smpp.MessageState) (bool, error) {
+	var found bool
+	err := g.db.Step(ctx, func(tx *store.Tx) error {
+		var err error
+		_, found, err = tx.MTReceipt(ctx, bind, keys, int(state), state.Final(), g.now())
+		return err
+	})
+	return found, err
+}
+
+// ussd answers a USSD message. The menus of SPEC §4 are built on the
+// ussd package (a later issue); until then a dialled service code gets an
+// end screen that sends the user to the SMS commands, in the language of
+// the phone.
+func (r *router) ussd(ctx context.Context, d *smpp.Delivery) smpp.Status {
+	u, _ := d.USSD()
+	lang := flows.Lang(r.g.cfg.Language)
+	if from, err := r.phone(d.PDU.Source); err == nil {
+		_ = r.g.db.Step(ctx, func(tx *store.Tx) error {
+			if s, err := tx.Subscriber(ctx, from); err == nil && s.Lang.Valid() {
+				lang = s.Lang
+			}
+			return nil
+		})
+	}
+	if u.Op != smpp.USSDPSSRIndication && u.Op != smpp.USSDUSSRConfirm {
+		return smpp.StatusOK // a release or notification: nothing to answer
+	}
+	text := "paygate: menus are not available yet. Text HELP to " + r.g.cfg.ShortCode + "."
+	if lang == flows.Chinese {
+		text = "paygate：菜单暂未开放。请发送短信 HELP 至 " + r.g.cfg.ShortCode + "。"
+	}
+	reply := smpp.Text{Source: d.PDU.Dest, Dest: d.PDU.Source, Body: text}
+	reply.TLVs.SetUint8(smpp.TagUSSDServiceOp, smpp.USSDPSSRResponse)
+	if u.Session != nil {
+		reply.TLVs.Set(r.bind.client.USSDSession(), u.Session)
+	}
+	reply.ServiceType = "USSD"
+	// A USSD answer is part of the live session, not an outbox effect:
+	// it goes at once, after this handler returns.
+	go func() {
+		sctx, cancel := context.WithTimeout(r.g.ctx, 10*time.Second)
+		defer cancel()
+		if _, err := r.bind.client.SubmitText(sctx, reply, ""); err != nil && !errors.Is(err, context.Canceled) {
+			r.g.log.Warn("ussd: end screen not sent", "bind", r.bind.cfg.Name, "err", err)
+		}
+	}()
+	r.g.metrics.inbound.WithLabelValues(r.bind.cfg.Name, "ussd", "ended").Inc()
+	return smpp.StatusOK
+}

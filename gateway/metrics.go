@@ -1,0 +1,105 @@
+package gateway
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/paygate/paygate/smpp"
+	"github.com/paygate/paygate/store"
+)
+
+// metrics are the gateway's Prometheus collectors, on a registry of its
+// own. No label ever carries a phone number, a text or a secret.
+type metrics struct {
+	reg *prometheus.Registry
+
+	bindUp     *prometheus.GaugeVec
+	pdus       *prometheus.CounterVec
+	window     *prometheus.GaugeVec
+	throttled  *prometheus.CounterVec
+	submitTime *prometheus.HistogramVec
+	inbound    *prometheus.CounterVec
+	inboundDur *prometheus.HistogramVec
+	mts        *prometheus.CounterVec
+}
+
+func newMetrics(db *store.DB) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		bindUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "paygate_smpp_bind_up", Help: "1 while the SMPP bind is up.",
+		}, []string{"bind"}),
+		pdus: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "paygate_smpp_pdus_total", Help: "SMPP PDUs read and written, by command and status.",
+		}, []string{"bind", "dir", "command", "status"}),
+		window: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "paygate_smpp_window_in_use", Help: "Submits awaiting their response.",
+		}, []string{"bind"}),
+		throttled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "paygate_smpp_throttled_total", Help: "Submits refused with ESME_RTHROTTLED or ESME_RMSGQFUL.",
+		}, []string{"bind", "status"}),
+		submitTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "paygate_smpp_submit_seconds", Help: "submit_sm latency, first write to final answer.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+		}, []string{"bind", "result"}),
+		inbound: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "paygate_inbound_total", Help: "Inbound messages by kind and result.",
+		}, []string{"bind", "kind", "result"}),
+		inboundDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "paygate_inbound_seconds", Help: "Time from deliver_sm read to the acknowledgement decided.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+		}, []string{"kind"}),
+		mts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "paygate_mt_total", Help: "MT outbox attempts by result (sent, retry, failed).",
+		}, []string{"bind", "result"}),
+	}
+	m.reg.MustRegister(m.bindUp, m.pdus, m.window, m.throttled, m.submitTime, m.inbound, m.inboundDur, m.mts)
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "paygate_mt_queue_depth", Help: "MTs waiting in the outbox.",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		n, err := db.QueueDepth(ctx)
+		if err != nil {
+			return -1
+		}
+		return float64(n)
+	}))
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "paygate_store_steps_total", Help: "Flow steps committed or refused by the store.",
+	}, func() float64 { return float64(db.Stats().Steps) }))
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "paygate_store_commits_total", Help: "Database commits (group commit makes them fewer than steps).",
+	}, func() float64 { return float64(db.Stats().Commits) }))
+	m.reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	return m
+}
+
+// hooks feed a bind's SMPP events into the collectors.
+func (m *metrics) hooks() *smpp.Hooks {
+	return &smpp.Hooks{
+		PDU: func(bind string, dir smpp.Direction, cmd smpp.CommandID, st smpp.Status) {
+			m.pdus.WithLabelValues(bind, dir.String(), cmd.String(), st.String()).Inc()
+		},
+		Bind: func(bind string, _ smpp.BindMode, up bool, _ error) {
+			v := 0.0
+			if up {
+				v = 1
+			}
+			m.bindUp.WithLabelValues(bind).Set(v)
+		},
+		Window: func(bind string, inUse, _ int) { m.window.WithLabelValues(bind).Set(float64(inUse)) },
+		Throttled: func(bind string, st smpp.Status, _ time.Duration) {
+			m.throttled.WithLabelValues(bind, st.String()).Inc()
+		},
+		Submit: func(bind string, d time.Duration, err error) {
+			result := "ok"
+			if err != nil {
+				result = "error"
+			}
+			m.submitTime.WithLabelValues(bind, result).Observe(d.Seconds())
+		},
+	}
+}
