@@ -17,7 +17,7 @@ import (
 
 // Outbox sending policy.
 const (
-	leaseFor    = time.Minute      // PostgreSQL lease of a claimed MT
+	leaseFor    = time.Minute // PostgreSQL lease of a claimed MT
 	pollEvery   = 200 * time.Millisecond
 	sendTimeout = 30 * time.Second // one attempt: bind wait, throttling, window, answer
 	maxAttempts = 12               // then the MT fails

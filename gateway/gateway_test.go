@@ -298,4 +298,3 @@ func TestReceiptsRecorded(t *testing.T) {
 		})
 	}
 }
-
