@@ -20,6 +20,14 @@ func ParseMSISDN(s, country string) (MSISDN, error) {
 	if strings.HasPrefix(s, "00") {
 		s = "+" + s[2:]
 	}
+	if m, ok := fastE164(s); ok {
+		return m, nil
+	}
+	return parseFull(s, country)
+}
+
+// parseFull is ParseMSISDN without the fast path.
+func parseFull(s, country string) (MSISDN, error) {
 	region := ""
 	if !strings.HasPrefix(s, "+") {
 		var cc int
@@ -34,6 +42,45 @@ func ParseMSISDN(s, country string) (MSISDN, error) {
 		return "", fmt.Errorf("flows: %q is not a phone number", s)
 	}
 	return MSISDN(phonenumbers.Format(n, phonenumbers.E164)), nil
+}
+
+// fastE164 accepts a number already in E.164 form ("+" and 8 to 15
+// digits) when its country calling code exists and its length is possible
+// there — the same answer as the full parse, which is much slower, for
+// the form SMSCs send. Anything else goes to the full parse.
+func fastE164(s string) (MSISDN, bool) {
+	if len(s) < 9 || len(s) > 16 || s[0] != '+' || s[1] == '0' {
+		return "", false
+	}
+	for i := 1; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return "", false
+		}
+	}
+	for ccLen := 1; ccLen <= 3; ccLen++ {
+		cc, national := s[1:1+ccLen], s[1+ccLen:]
+		code := 0
+		for _, c := range cc {
+			code = code*10 + int(c-'0')
+		}
+		if r := phonenumbers.GetRegionCodeForCountryCode(code); r == "" || r == "ZZ" {
+			continue
+		}
+		if national == "" || national[0] == '0' {
+			return "", false // a leading zero (Italy) needs the full parse
+		}
+		var nn uint64
+		for _, c := range national {
+			nn = nn*10 + uint64(c-'0')
+		}
+		c32 := int32(code)
+		n := &phonenumbers.PhoneNumber{CountryCode: &c32, NationalNumber: &nn}
+		if !phonenumbers.IsPossibleNumber(n) {
+			return "", false
+		}
+		return MSISDN(s), true
+	}
+	return "", false
 }
 
 // Masked returns the number with all but its last 4 digits hidden.

@@ -41,6 +41,10 @@ type dispatcher struct {
 	sends    sync.WaitGroup
 	stopOnce sync.Once
 	stopping chan struct{}
+
+	outcomes     chan *outcome
+	recorderStop chan struct{}
+	recorderDone chan struct{}
 }
 
 func newDispatcher(g *Gateway, n int) *dispatcher {
@@ -52,6 +56,10 @@ func newDispatcher(g *Gateway, n int) *dispatcher {
 		held:     map[int64]bool{},
 		wake:     make(chan struct{}, 1),
 		stopping: make(chan struct{}),
+
+		outcomes:     make(chan *outcome, 1024),
+		recorderStop: make(chan struct{}),
+		recorderDone: make(chan struct{}),
 	}
 }
 
@@ -66,8 +74,15 @@ func (d *dispatcher) kick() {
 	}
 }
 
-// run claims and sends until stop.
+// run claims and sends until stop, and records outcomes until every send
+// has ended.
 func (d *dispatcher) run(ctx context.Context) {
+	go d.recorder()
+	defer func() {
+		d.sends.Wait()
+		close(d.recorderStop)
+		<-d.recorderDone
+	}()
 	t := time.NewTicker(pollEvery)
 	defer t.Stop()
 	for {
@@ -217,22 +232,73 @@ func (d *dispatcher) send(m store.MT) {
 	}
 }
 
-// record commits an MT's outcome; it retries while the store is down so
-// the outcome is not lost (the lease keeps the row from a second send).
+// record queues an MT's outcome for the recorder, which commits many
+// outcomes in one step, and waits until it is committed (the MT's lease,
+// in memory and in the database, keeps it from a second send until then).
 func (d *dispatcher) record(ctx context.Context, m store.MT, fn func(tx *store.Tx) error, bind, result string) {
 	d.g.metrics.mts.WithLabelValues(bind, result).Inc()
-	for attempt := 0; ; attempt++ {
-		err := d.g.db.Step(ctx, fn)
-		if err == nil || ctx.Err() != nil || !errors.Is(err, store.ErrUnavailable) {
-			if err != nil && ctx.Err() == nil {
-				d.g.log.Error("outbox: outcome not recorded", "mt", m.ID, "err", err)
-			}
+	o := &outcome{id: m.ID, fn: fn, done: make(chan struct{})}
+	select {
+	case d.outcomes <- o:
+		<-o.done
+	case <-d.recorderDone:
+	}
+}
+
+// outcome is one MT's result waiting to be committed.
+type outcome struct {
+	id   int64
+	fn   func(tx *store.Tx) error
+	done chan struct{}
+}
+
+// recorder commits outcomes in batches: one step for all that are
+// waiting. While the store is unavailable it retries, so an outcome is not
+// lost; an outcome whose own writes fail is logged and dropped (its lease
+// expires and it is claimed again).
+func (d *dispatcher) recorder() {
+	defer close(d.recorderDone)
+	batch := make([]*outcome, 0, 256)
+	for {
+		var o *outcome
+		select {
+		case o = <-d.outcomes:
+		case <-d.recorderStop:
 			return
 		}
-		select {
-		case <-time.After(min(time.Duration(attempt+1)*100*time.Millisecond, 5*time.Second)):
-		case <-ctx.Done():
-			return
+		batch = append(batch[:0], o)
+	fill:
+		for len(batch) < cap(batch) {
+			select {
+			case o := <-d.outcomes:
+				batch = append(batch, o)
+			default:
+				break fill
+			}
+		}
+		for attempt := 0; ; attempt++ {
+			err := d.g.db.Step(context.Background(), func(tx *store.Tx) error {
+				for _, o := range batch {
+					if err := o.fn(tx); err != nil {
+						if errors.Is(err, store.ErrUnavailable) {
+							return err
+						}
+						d.g.log.Error("outbox: outcome not recorded", "mt", o.id, "err", err)
+					}
+				}
+				return nil
+			})
+			if err == nil || !errors.Is(err, store.ErrUnavailable) {
+				break
+			}
+			select {
+			case <-time.After(min(time.Duration(attempt+1)*100*time.Millisecond, 5*time.Second)):
+			case <-d.recorderStop:
+				return
+			}
+		}
+		for _, o := range batch {
+			close(o.done)
 		}
 	}
 }

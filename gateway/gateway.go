@@ -41,6 +41,7 @@ type Gateway struct {
 	metrics *metrics
 	disp    *dispatcher
 	early   *earlyReceipts
+	phones  phoneCache
 
 	httpSrv *http.Server
 	httpLn  net.Listener
@@ -81,6 +82,14 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 	if err := db.Migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("database: %w", err)
+	}
+	if db.Dialect() == "sqlite3" {
+		// One process owns a SQLite database: leases left by a crash
+		// are stale.
+		if err := db.ReleaseLeases(ctx); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("database: %w", err)
+		}
 	}
 	gctx, cancel := context.WithCancel(context.Background())
 	g := &Gateway{

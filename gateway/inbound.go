@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/paygate/paygate/flows"
@@ -48,7 +49,40 @@ func (r *router) phone(a smpp.Address) (flows.MSISDN, error) {
 	if a.TON == 1 && !strings.HasPrefix(s, "+") {
 		s = "+" + s
 	}
-	return flows.ParseMSISDN(s, r.g.cfg.Country)
+	if m, ok := r.g.phones.get(s); ok {
+		return m, nil
+	}
+	m, err := flows.ParseMSISDN(s, r.g.cfg.Country)
+	if err == nil {
+		r.g.phones.put(s, m)
+	}
+	return m, err
+}
+
+// phoneCache remembers how sender addresses parse: the same phones write
+// again and again, and parsing a number is costly. It is bounded: full,
+// it starts over. Safe for concurrent use.
+type phoneCache struct {
+	mu sync.Mutex
+	m  map[string]flows.MSISDN
+}
+
+const phoneCacheSize = 100_000
+
+func (c *phoneCache) get(s string) (flows.MSISDN, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m, ok := c.m[s]
+	return m, ok
+}
+
+func (c *phoneCache) put(s string, m flows.MSISDN) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= phoneCacheSize {
+		c.m = make(map[string]flows.MSISDN)
+	}
+	c.m[s] = m
 }
 
 func (r *router) sms(ctx context.Context, d *smpp.Delivery) smpp.Status {

@@ -43,36 +43,42 @@ const claimable = `SELECT id FROM mt_outbox o
 
 const mtColumns = `id, phone, sender, body, body_sealed, bind, attempts, created_at`
 
-// ClaimMT leases up to n due MTs to owner until now+lease. On PostgreSQL
-// the rows are locked with SKIP LOCKED and leased in the database, so
-// dispatchers in several processes never take one row at once; an
-// expired lease (a crashed process) makes the row claimable again. On
-// SQLite the one process's dispatcher leases in memory: ClaimMT reads
-// from a reader connection and skips the ids held.
+// ClaimMT leases up to n due MTs to owner until now+lease, in the
+// database on both dialects, so a claim reads only rows nobody holds: on
+// PostgreSQL the rows are locked with SKIP LOCKED, so dispatchers in
+// several processes never take one row at once; on SQLite the claim is a
+// step of the one writer. An expired lease (a crashed process) makes the
+// row claimable again. held, the rows this process is sending, are
+// skipped as well (a row whose lease ran out while its send is slow).
 func (db *DB) ClaimMT(ctx context.Context, owner string, now time.Time, lease time.Duration, n int, held Leases) ([]MT, error) {
 	at := now.UnixMicro()
 	var rows []MT
-	if db.writer != nil {
-		// The rows in flight are still queued and may come first: read
-		// past them.
-		q := `SELECT ` + mtColumns + ` FROM mt_outbox WHERE id IN (` + claimable + `)`
-		if err := db.r.SelectContext(ctx, &rows, q, at, at, n+held.Len()); err != nil {
-			return nil, fmt.Errorf("%w: claiming MTs: %w", ErrUnavailable, err)
-		}
-		out := rows[:0]
-		for _, r := range rows {
-			if len(out) < n && !held.Has(r.ID) {
-				out = append(out, r)
-			}
-		}
-		return out, nil
-	}
 	q := db.w.Rebind(`UPDATE mt_outbox SET lease_owner = ?, lease_until = ?
 		WHERE id IN (` + claimable + db.d.lockSkip + `) RETURNING ` + mtColumns)
-	if err := db.w.SelectContext(ctx, &rows, q, owner, now.Add(lease).UnixMicro(), at, at, n); err != nil {
+	claim := func(tx *Tx) error {
+		rows = rows[:0]
+		return tx.q.SelectContext(ctx, &rows, q, owner, now.Add(lease).UnixMicro(), at, at, n)
+	}
+	if err := db.Step(ctx, claim); err != nil {
 		return nil, fmt.Errorf("%w: claiming MTs: %w", ErrUnavailable, err)
 	}
-	return rows, nil
+	out := rows[:0]
+	for _, r := range rows {
+		if !held.Has(r.ID) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// ReleaseLeases ends every MT lease. Call it only when no other process
+// uses the database: on SQLite at start, so the MTs a crashed process held
+// are sent at once rather than when their lease runs out.
+func (db *DB) ReleaseLeases(ctx context.Context) error {
+	return db.Step(ctx, func(tx *Tx) error {
+		_, err := tx.q.ExecContext(ctx, `UPDATE mt_outbox SET lease_until = 0, lease_owner = '' WHERE lease_until > 0`)
+		return err
+	})
 }
 
 // Leases are the MTs this process is sending (SQLite's in-memory lease).

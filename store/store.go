@@ -44,7 +44,8 @@ type DB struct {
 	w      *sqlx.DB // SQLite: the one write connection; PostgreSQL: the pool
 	r      *sqlx.DB // SQLite: readers; PostgreSQL: the same pool
 	keys   *keyring
-	writer *writer // SQLite only
+	writer *writer       // SQLite only
+	ckpt   *checkpointer // SQLite only
 	log    *slog.Logger
 
 	outboxSignal chan struct{}
@@ -99,8 +100,14 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		q.Set("_busy_timeout", "5000")
 		q.Set("_foreign_keys", "on")
 		q.Set("_txlock", "immediate")
-		w, err := sqlx.Open("sqlite3", "file:"+path+"?"+q.Encode())
+		q.Set("_stmt_cache_size", "64") // the hot queries stay prepared
+		q.Set("_cache_size", "-65536")  // 64 MiB of pages
+		w, err := openWriter("file:" + path + "?" + q.Encode())
 		if err != nil {
+			return nil, fmt.Errorf("store: opening %s: %w", path, err)
+		}
+		if db.ckpt, err = startCheckpointer("file:"+path+"?"+q.Encode(), 250*time.Millisecond); err != nil {
+			w.Close()
 			return nil, fmt.Errorf("store: opening %s: %w", path, err)
 		}
 		w.SetMaxOpenConns(1) // the one writer
@@ -122,7 +129,10 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	if db.d.name == "sqlite3" {
-		db.writer = newWriter(db, opts.MaxBatch)
+		if db.writer, err = newWriter(db, opts.MaxBatch); err != nil {
+			db.close()
+			return nil, err
+		}
 	}
 	return db, nil
 }
@@ -154,6 +164,9 @@ func (db *DB) close() error {
 	err := db.w.Close()
 	if db.r != db.w {
 		err = errors.Join(err, db.r.Close())
+	}
+	if db.ckpt != nil {
+		err = errors.Join(err, db.ckpt.close())
 	}
 	return err
 }
@@ -285,7 +298,8 @@ func runStep(tx *Tx, fn func(tx *Tx) error) (err error) {
 // an MT, so a dispatcher in this process can claim it at once.
 func (db *DB) OutboxSignal() <-chan struct{} { return db.outboxSignal }
 
-// queryer is what a Tx runs statements on: a *sqlx.Tx.
+// queryer is what a Tx runs statements on: a *sqlx.Tx, or on SQLite's
+// writer an uncancellable view of one.
 type queryer interface {
 	sqlx.ExtContext
 	GetContext(ctx context.Context, dest any, query string, args ...any) error
@@ -293,6 +307,38 @@ type queryer interface {
 }
 
 var _ queryer = (*sqlx.Tx)(nil)
+var _ queryer = uncancellable{}
+
+// uncancellable runs a SQLite writer step's statements under
+// context.WithoutCancel. go-sqlite3 answers a cancellable context by
+// running each statement on a goroutine of its own and interrupting the
+// connection when the context ends: per statement that costs a goroutine
+// hand-off on the one writer's critical path, and an interrupt would hit
+// the whole batch the connection is running, not the one step whose
+// context ended. A step is short and runs to its end.
+type uncancellable struct{ tx *sqlx.Tx }
+
+func (u uncancellable) DriverName() string                               { return u.tx.DriverName() }
+func (u uncancellable) Rebind(q string) string                           { return u.tx.Rebind(q) }
+func (u uncancellable) BindNamed(q string, a any) (string, []any, error) { return u.tx.BindNamed(q, a) }
+func (u uncancellable) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return u.tx.QueryContext(context.WithoutCancel(ctx), q, args...)
+}
+func (u uncancellable) QueryxContext(ctx context.Context, q string, args ...any) (*sqlx.Rows, error) {
+	return u.tx.QueryxContext(context.WithoutCancel(ctx), q, args...)
+}
+func (u uncancellable) QueryRowxContext(ctx context.Context, q string, args ...any) *sqlx.Row {
+	return u.tx.QueryRowxContext(context.WithoutCancel(ctx), q, args...)
+}
+func (u uncancellable) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return u.tx.ExecContext(context.WithoutCancel(ctx), q, args...)
+}
+func (u uncancellable) GetContext(ctx context.Context, dest any, q string, args ...any) error {
+	return u.tx.GetContext(context.WithoutCancel(ctx), dest, q, args...)
+}
+func (u uncancellable) SelectContext(ctx context.Context, dest any, q string, args ...any) error {
+	return u.tx.SelectContext(context.WithoutCancel(ctx), dest, q, args...)
+}
 
 // isNoRows reports a lookup that found nothing.
 func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }

@@ -34,19 +34,16 @@ func (tx *Tx) committed() {
 
 // Subscriber implements flows.Tx.
 func (tx *Tx) Subscriber(ctx context.Context, phone flows.MSISDN) (flows.Subscriber, error) {
-	var row struct {
-		Phone   string `db:"phone"`
-		Lang    string `db:"lang"`
-		Created int64  `db:"created_at"`
-	}
-	err := tx.q.GetContext(ctx, &row, tx.rebind(`SELECT phone, lang, created_at FROM subscribers WHERE phone = ?`), string(phone))
+	var lang string
+	var created int64
+	err := tx.q.QueryRowxContext(ctx, tx.rebind(`SELECT lang, created_at FROM subscribers WHERE phone = ?`), string(phone)).Scan(&lang, &created)
 	if isNoRows(err) {
 		return flows.Subscriber{}, flows.ErrNotFound
 	}
 	if err != nil {
 		return flows.Subscriber{}, fmt.Errorf("store: reading subscriber: %w", err)
 	}
-	return flows.Subscriber{Phone: flows.MSISDN(row.Phone), Lang: flows.Lang(row.Lang), Created: time.UnixMicro(row.Created)}, nil
+	return flows.Subscriber{Phone: phone, Lang: flows.Lang(lang), Created: time.UnixMicro(created)}, nil
 }
 
 // SaveSubscriber implements flows.Tx.
@@ -93,16 +90,17 @@ func (tx *Tx) RecordInbound(ctx context.Context, in Inbound, window time.Duratio
 	fp := tx.db.keys.Fingerprint(in.Identity)
 	at := in.At.UnixMicro()
 	// Insert the fingerprint, or refresh one older than the window; a
-	// fingerprint seen within the window returns no row: a duplicate.
-	var seen int64
-	err = tx.q.GetContext(ctx, &seen, tx.rebind(`INSERT INTO inbox_seen (fingerprint, seen_at) VALUES (?, ?)
-		ON CONFLICT (fingerprint) DO UPDATE SET seen_at = excluded.seen_at WHERE inbox_seen.seen_at < ?
-		RETURNING seen_at`), fp, at, at-window.Microseconds())
-	if isNoRows(err) {
-		return false, nil
-	}
+	// fingerprint seen within the window changes no row: a duplicate.
+	res, err := tx.q.ExecContext(ctx, tx.rebind(`INSERT INTO inbox_seen (fingerprint, seen_at) VALUES (?, ?)
+		ON CONFLICT (fingerprint) DO UPDATE SET seen_at = excluded.seen_at WHERE inbox_seen.seen_at < ?`),
+		fp, at, at-window.Microseconds())
 	if err != nil {
 		return false, fmt.Errorf("store: recording inbound: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return false, fmt.Errorf("store: recording inbound: %w", err)
+	} else if n == 0 {
+		return false, nil // seen within the window: a duplicate
 	}
 	if _, err := tx.q.ExecContext(ctx, tx.rebind(`INSERT INTO inbox (bind, phone, dest, text, fingerprint, received_at) VALUES (?, ?, ?, ?, ?, ?)`),
 		in.Bind, in.Phone, in.Dest, in.Text, fp, at); err != nil {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"sync"
 )
@@ -20,6 +21,10 @@ type writer struct {
 	// so the loop's final drain answers every request that did.
 	mu     sync.RWMutex
 	closed bool
+
+	// Prepared once on the one connection: through sqlite3_exec they
+	// would be parsed again for every step.
+	savepoint, rollbackTo, release *sql.Stmt
 }
 
 type stepReq struct {
@@ -31,11 +36,17 @@ type stepReq struct {
 
 var reqPool = sync.Pool{New: func() any { return &stepReq{done: make(chan error, 1)} }}
 
-func newWriter(db *DB, maxBatch int) *writer {
+func newWriter(db *DB, maxBatch int) (*writer, error) {
 	w := &writer{db: db, reqs: make(chan *stepReq, 4096), maxBatch: maxBatch, quit: make(chan struct{})}
+	for q, stmt := range map[string]**sql.Stmt{"SAVEPOINT step": &w.savepoint, "ROLLBACK TO step": &w.rollbackTo, "RELEASE step": &w.release} {
+		var err error
+		if *stmt, err = db.w.Prepare(q); err != nil {
+			return nil, fmt.Errorf("%w: preparing %s: %w", ErrUnavailable, q, err)
+		}
+	}
 	w.wg.Add(1)
 	go w.loop()
-	return w
+	return w, nil
 }
 
 func (w *writer) close() {
@@ -44,6 +55,9 @@ func (w *writer) close() {
 	w.mu.Unlock()
 	close(w.quit)
 	w.wg.Wait()
+	w.savepoint.Close()
+	w.rollbackTo.Close()
+	w.release.Close()
 }
 
 func (w *writer) do(ctx context.Context, fn func(*Tx) error) error {
@@ -119,15 +133,15 @@ func (w *writer) run(batch []*stepReq) {
 			errs[i] = err
 			continue
 		}
-		if _, err := sqltx.Exec("SAVEPOINT step"); err != nil {
+		if _, err := sqltx.Stmt(w.savepoint).Exec(); err != nil {
 			errs[i] = fmt.Errorf("%w: %w", ErrUnavailable, err)
 			continue
 		}
-		r.tx = &Tx{db: w.db, q: sqltx}
+		r.tx = &Tx{db: w.db, q: uncancellable{sqltx}}
 		if err := runStep(r.tx, r.fn); err != nil {
 			errs[i] = err
 			r.tx = nil
-			if _, rerr := sqltx.Exec("ROLLBACK TO step"); rerr != nil {
+			if _, rerr := sqltx.Stmt(w.rollbackTo).Exec(); rerr != nil {
 				// The transaction is unusable: fail the whole batch.
 				sqltx.Rollback()
 				for _, r := range batch {
@@ -136,7 +150,7 @@ func (w *writer) run(batch []*stepReq) {
 				return
 			}
 		}
-		if _, err := sqltx.Exec("RELEASE step"); err != nil && errs[i] == nil {
+		if _, err := sqltx.Stmt(w.release).Exec(); err != nil && errs[i] == nil {
 			errs[i] = fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
 	}
