@@ -136,8 +136,10 @@ type Conn struct {
 	nc   net.Conn
 	opts ConnOptions
 
-	seq      atomic.Uint32
-	draining atomic.Bool
+	seq atomic.Uint32
+
+	hmu      sync.Mutex // orders handler starts against Drain
+	draining bool
 	lastRead atomic.Int64 // unix nanos
 	wq       chan outFrame
 	inflight chan struct{}
@@ -438,17 +440,23 @@ func (c *Conn) onRequest(p *PDU, decodeErr error) {
 		c.nack(p.Seq, StatusInvCmdID)
 		return
 	}
-	if c.draining.Load() {
+	// Under hmu, so that once Drain has set draining no handler starts:
+	// its Wait cannot race an Add.
+	c.hmu.Lock()
+	if c.draining {
+		c.hmu.Unlock()
 		c.Respond(&PDU{Command: p.Command.Response(), Status: c.opts.BusyStatus, Seq: p.Seq})
 		return
 	}
 	select {
 	case c.inflight <- struct{}{}:
 	default:
+		c.hmu.Unlock()
 		c.Respond(&PDU{Command: p.Command.Response(), Status: c.opts.BusyStatus, Seq: p.Seq})
 		return
 	}
 	c.handlers.Add(1)
+	c.hmu.Unlock()
 	go c.handle(p)
 }
 
@@ -585,7 +593,9 @@ func (c *Conn) keepalive() {
 // the handlers under way have finished and their answers are written, or
 // ctx ends. The connection stays open.
 func (c *Conn) Drain(ctx context.Context) {
-	c.draining.Store(true)
+	c.hmu.Lock()
+	c.draining = true
+	c.hmu.Unlock()
 	done := make(chan struct{})
 	go func() { c.handlers.Wait(); close(done) }()
 	select {
