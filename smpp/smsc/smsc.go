@@ -285,10 +285,17 @@ func (s *Server) handle(ctx context.Context, p *peer, req *smpp.PDU) *smpp.PDU {
 		case req.Password != password:
 			resp.Status = smpp.StatusInvPaswd
 		default:
+			// The bind_resp goes out before the peer counts as bound, so
+			// no deliver_sm can overtake it (the write queue is FIFO).
+			resp.Seq = req.Seq
+			if err := p.conn.Respond(resp); err != nil {
+				return nil
+			}
 			p.mu.Lock()
 			p.role, p.sysID = req.Command, req.SystemID
 			p.mu.Unlock()
 			s.kick()
+			return nil
 		}
 		return resp
 	case smpp.SubmitSM, smpp.DataSM:
