@@ -172,8 +172,15 @@ func (db *DB) close() error {
 }
 
 // Migrate applies the embedded migrations not yet applied, each in its
-// own transaction, recording them in schema_migrations.
-func (db *DB) Migrate(ctx context.Context) error {
+// own transaction, recording them in schema_migrations, and returns the
+// names of those it applied, in order.
+func (db *DB) Migrate(ctx context.Context) ([]string, error) {
+	var applied []string
+	err := db.migrate(ctx, &applied)
+	return applied, err
+}
+
+func (db *DB) migrate(ctx context.Context, out *[]string) error {
 	if _, err := db.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
 		return fmt.Errorf("store: migrating: %w", err)
 	}
@@ -221,6 +228,7 @@ func (db *DB) Migrate(ctx context.Context) error {
 			return fmt.Errorf("store: migration %s: %w", base, err)
 		}
 		db.log.Info("store: applied migration", "migration", base)
+		*out = append(*out, base)
 	}
 	return nil
 }

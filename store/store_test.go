@@ -91,11 +91,11 @@ func openDB(t *testing.T, dsn string) *store.DB {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
+	if applied, err := db.Migrate(ctx); err != nil || len(applied) == 0 {
+		t.Fatal(applied, err)
 	}
-	if err := db.Migrate(ctx); err != nil { // idempotent
-		t.Fatalf("second migrate: %v", err)
+	if applied, err := db.Migrate(ctx); err != nil || len(applied) != 0 { // idempotent
+		t.Fatalf("second migrate: %v %v", applied, err)
 	}
 	return db
 }
