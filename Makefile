@@ -11,6 +11,7 @@ FUZZTIME   ?= 60s
 BENCHCOUNT ?= 5
 BENCH      ?= .
 SIMFLAGS   ?=
+RUNFLAGS   ?=
 
 .DEFAULT_GOAL := help
 
@@ -20,11 +21,15 @@ help: ## list the targets
 	@echo
 	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z0-9_-]+:.*?## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo
-	@echo 'Variables: FUZZTIME=$(FUZZTIME) BENCHCOUNT=$(BENCHCOUNT) BENCH=$(BENCH) SIMFLAGS=$(SIMFLAGS) GO=$(GO)'
+	@echo 'Variables: FUZZTIME=$(FUZZTIME) BENCHCOUNT=$(BENCHCOUNT) BENCH=$(BENCH) SIMFLAGS=$(SIMFLAGS) RUNFLAGS=$(RUNFLAGS) GO=$(GO)'
 
 .PHONY: build
 build: ## build bin/paygate
 	$(GO) build -o $(BIN)/paygate ./cmd/paygate
+
+.PHONY: run
+run: build ## build, then run the sandbox gateway on 127.0.0.1:8080 (RUNFLAGS="--dir tmp" to add flags)
+	./$(BIN)/paygate serve $(RUNFLAGS)
 
 .PHONY: test
 test: ## run every test with the race detector (the test command; CI runs it)

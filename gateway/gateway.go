@@ -79,7 +79,7 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}
-	if err := db.Migrate(ctx); err != nil {
+	if _, err := db.Migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("database: %w", err)
 	}
@@ -110,7 +110,7 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 		c.Handler = &router{g: g, bind: b}
 		c.Parts = durableParts{db: db}
 		c.Hooks = g.metrics.hooks()
-		c.Logger = opts.Logger.With("bind", sc.Name)
+		c.Logger = opts.Logger // the smpp package names the bind itself
 		b.client, err = smpp.NewClient(c)
 		if err != nil {
 			g.closeBinds(ctx)

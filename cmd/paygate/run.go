@@ -61,12 +61,14 @@ func usageErrorf(format string, args ...any) error {
 
 // commands returns the command tree.
 //
-// SPEC.md §1 also names serve, demo, phone, config check, migrate and
-// sim bank; each joins this table together with the package that does
-// its work, so that help never lists a command that does nothing.
+// SPEC.md §1 also names demo and sim bank; each joins this table together
+// with the package that does its work, so that help never lists a command
+// that does nothing.
 func commands() *command {
 	root := &command{name: "paygate"}
 	root.subs = []*command{
+		serveCommand(),
+		phoneCommand(),
 		{
 			name:    "sim",
 			summary: "run a simulator of a peer the gateway talks to",
@@ -75,6 +77,7 @@ func commands() *command {
 			},
 		},
 		configCommand(),
+		migrateCommand(),
 		versionCommand(),
 		helpCommand(root),
 	}

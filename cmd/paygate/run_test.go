@@ -469,7 +469,7 @@ func TestUsage(t *testing.T) {
 		{name: "help", args: []string{"help"}, code: exitOK, stdout: []string{"Usage: paygate", "sim smsc", "version", "help", "--log-format", "--log-level"}},
 		{name: "help command", args: []string{"help", "sim", "smsc"}, code: exitOK, stdout: []string{"Usage: paygate sim smsc", "--listen", "default 127.0.0.1:2775"}},
 		{name: "help group", args: []string{"help", "sim"}, code: exitOK, stdout: []string{"sim smsc"}},
-		{name: "help unknown", args: []string{"help", "serve"}, code: exitUsage, stderr: []string{`unknown command "serve"`}, noStdout: true},
+		{name: "help unknown", args: []string{"help", "frobnicate"}, code: exitUsage, stderr: []string{`unknown command "frobnicate"`}, noStdout: true},
 		{name: "version", args: []string{"version"}, code: exitOK, stdout: []string{"paygate ", "go\tgo1."}},
 		{name: "version deps", args: []string{"version", "--deps"}, code: exitOK, stdout: []string{"paygate "}},
 	}
