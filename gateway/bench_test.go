@@ -35,7 +35,7 @@ func benchGateway(b *testing.B) (*smsc.Server, *gateway.Gateway) {
 	sc.Name, sc.Addr, sc.SystemID, sc.Password = "carrier-a", sim.Addr(), "paygate", "secret"
 	sc.Window, sc.Rate = 512, 0
 	cfg.SMSC = []config.SMSC{sc}
-	gw, err := gateway.New(context.Background(), gateway.Options{Config: cfg, Dispatchers: benchSlots})
+	gw, err := gateway.New(context.Background(), gateway.Options{Config: cfg})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -147,9 +147,3 @@ func BenchmarkGatewayLatency(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 }
-
-var benchSlots = func() int {
-	var n int
-	fmt.Sscan(os.Getenv("BENCH_SLOTS"), &n)
-	return n
-}()

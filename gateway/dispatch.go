@@ -45,6 +45,45 @@ type dispatcher struct {
 	outcomes     chan *outcome
 	recorderStop chan struct{}
 	recorderDone chan struct{}
+
+	fastMu sync.Mutex
+	fast   []store.MT // MTs leased at insert, waiting for a slot
+}
+
+// queued takes MTs a step leased to this dispatcher as it queued them
+// (store.DB.OnQueued). It runs on the committing goroutine: it only
+// appends and wakes the loop.
+func (d *dispatcher) queued(mts []store.MT) {
+	d.fastMu.Lock()
+	d.fast = append(d.fast, mts...)
+	d.fastMu.Unlock()
+	d.kick()
+}
+
+// sendQueued starts sending the MTs handed over by queued, waiting for
+// free slots; it reports false when stopping.
+func (d *dispatcher) sendQueued() bool {
+	for {
+		d.fastMu.Lock()
+		batch := d.fast
+		d.fast = nil
+		d.fastMu.Unlock()
+		if len(batch) == 0 {
+			return true
+		}
+		for _, m := range batch {
+			d.mu.Lock()
+			d.held[m.ID] = true
+			d.mu.Unlock()
+			select {
+			case d.slots <- struct{}{}:
+			case <-d.stopping:
+				return false // leased in the database: sent after the lease or a restart
+			}
+			d.sends.Add(1)
+			go d.send(m)
+		}
+	}
 }
 
 func newDispatcher(g *Gateway, n int) *dispatcher {
@@ -94,6 +133,9 @@ func (d *dispatcher) run(ctx context.Context) {
 		case <-d.g.db.OutboxSignal():
 		case <-d.wake:
 		case <-t.C:
+		}
+		if !d.sendQueued() {
+			return
 		}
 		for d.claimAndSend(ctx) {
 		}

@@ -104,6 +104,8 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 		ctx:     gctx,
 		cancel:  cancel,
 	}
+	g.disp = newDispatcher(g, opts.Dispatchers)
+	db.OnQueued(g.disp.owner, leaseFor, g.disp.queued)
 	for _, sc := range cfg.SMSC {
 		b := &bind{cfg: sc}
 		c := sc.SMPP()
@@ -121,7 +123,6 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 		g.binds = append(g.binds, b)
 		g.byName[sc.Name] = b
 	}
-	g.disp = newDispatcher(g, opts.Dispatchers)
 	g.wg.Add(2)
 	go func() { defer g.wg.Done(); g.disp.run(gctx) }()
 	go func() { defer g.wg.Done(); g.janitor(gctx) }()

@@ -71,6 +71,21 @@ func (db *DB) ClaimMT(ctx context.Context, owner string, now time.Time, lease ti
 	return out, nil
 }
 
+// queuedHandler receives MTs leased at insert (Tx.QueueSMS).
+type queuedHandler struct {
+	owner string
+	lease time.Duration
+	fn    func([]MT)
+}
+
+// OnQueued makes every MT that a step queues for a phone with nothing
+// else queued leave by fn, leased to owner for lease, right after the
+// step commits. fn is called on the committing goroutine and must not
+// block. Without it every MT goes through ClaimMT.
+func (db *DB) OnQueued(owner string, lease time.Duration, fn func([]MT)) {
+	db.onQueued.Store(&queuedHandler{owner: owner, lease: lease, fn: fn})
+}
+
 // ReleaseLeases ends every MT lease. Call it only when no other process
 // uses the database: on SQLite at start, so the MTs a crashed process held
 // are sent at once rather than when their lease runs out.

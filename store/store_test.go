@@ -465,3 +465,37 @@ func TestUnavailable(t *testing.T) {
 		}
 	})
 }
+
+// An MT queued for a phone with nothing else queued is leased at insert
+// and handed over after the commit; one queued behind it waits its turn,
+// and neither is claimable meanwhile.
+func TestQueuedHandOff(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *store.DB) {
+		var mu sync.Mutex
+		var handed []store.MT
+		db.OnQueued("me", time.Minute, func(m []store.MT) { mu.Lock(); handed = append(handed, m...); mu.Unlock() })
+		queue(t, db, "+8613800000001", "first", false)
+		queue(t, db, "+8613800000001", "second", false)
+		queue(t, db, "+8613800000002", "other", true)
+		mu.Lock()
+		got := handed
+		mu.Unlock()
+		if len(got) != 2 || got[0].Body != "first" || got[1].Sealed == nil {
+			t.Fatalf("handed over %+v", got)
+		}
+		if text, err := db.Text(got[1]); err != nil || text != "other" {
+			t.Fatalf("sealed text %q %v", text, err)
+		}
+		now := time.Now().Add(time.Second)
+		if rows, _ := db.ClaimMT(ctx, "someone-else", now, time.Minute, 10, noneInFlight); len(rows) != 0 {
+			t.Fatalf("claimed %+v under a hand-off lease", rows)
+		}
+		if err := db.Step(ctx, func(tx *store.Tx) error { return tx.MTSent(ctx, got[0].ID, "a", []string{"1"}, plainKeys, now) }); err != nil {
+			t.Fatal(err)
+		}
+		rows, _ := db.ClaimMT(ctx, "someone-else", now, time.Minute, 10, noneInFlight)
+		if len(rows) != 1 || rows[0].Body != "second" {
+			t.Fatalf("claimed %+v after the first left", rows)
+		}
+	})
+}

@@ -15,7 +15,8 @@ type Tx struct {
 	db *DB
 	q  queryer
 
-	queuedMT bool
+	queuedMT bool // an MT waits in the queue: signal the dispatcher
+	fastMTs  []MT // MTs leased at insert: hand them to the dispatcher
 }
 
 var _ flows.Tx = (*Tx)(nil)
@@ -24,6 +25,9 @@ func (tx *Tx) rebind(q string) string { return tx.db.w.Rebind(q) }
 
 // committed runs after the step's transaction committed.
 func (tx *Tx) committed() {
+	if len(tx.fastMTs) > 0 {
+		tx.db.onQueued.Load().fn(tx.fastMTs)
+	}
 	if tx.queuedMT {
 		select {
 		case tx.db.outboxSignal <- struct{}{}:
@@ -57,19 +61,40 @@ func (tx *Tx) SaveSubscriber(ctx context.Context, s flows.Subscriber) error {
 }
 
 // QueueSMS implements flows.Tx: the SMS goes in the MT outbox, its text
-// sealed when it is sensitive.
+// sealed when it is sensitive. When the phone has no other MT queued (its
+// earlier ones have left), the new MT is leased to this process's
+// dispatcher in the same insert and handed to it as soon as the step
+// commits (DB.OnQueued): it leaves without waiting for a claim. Otherwise
+// it waits its turn in the queue.
 func (tx *Tx) QueueSMS(ctx context.Context, sms flows.OutSMS) error {
 	body, sealed := sms.Text, []byte(nil)
 	if sms.Sensitive {
 		body, sealed = "", tx.db.keys.sealBytes([]byte(sms.Text), []byte(sms.To))
 	}
-	now := time.Now().UnixMicro()
-	_, err := tx.q.ExecContext(ctx, tx.rebind(`INSERT INTO mt_outbox (phone, sender, body, body_sealed, bind, state, next_at, created_at)
-		VALUES (?, ?, ?, ?, ?, 'queued', ?, ?)`), string(sms.To), sms.From, body, sealed, sms.Bind, now, now)
+	now := time.Now()
+	at := now.UnixMicro()
+	owner, leaseUntil, fast := "", int64(0), false
+	if o := tx.db.onQueued.Load(); o != nil {
+		var busy int
+		err := tx.q.QueryRowxContext(ctx, tx.rebind(`SELECT COUNT(*) FROM (SELECT 1 FROM mt_outbox WHERE phone = ? AND state = 'queued' LIMIT 1) q`), string(sms.To)).Scan(&busy)
+		if err != nil {
+			return fmt.Errorf("store: queueing SMS: %w", err)
+		}
+		if busy == 0 {
+			owner, leaseUntil, fast = o.owner, now.Add(o.lease).UnixMicro(), true
+		}
+	}
+	var id int64
+	err := tx.q.QueryRowxContext(ctx, tx.rebind(`INSERT INTO mt_outbox (phone, sender, body, body_sealed, bind, state, next_at, lease_owner, lease_until, created_at)
+		VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?) RETURNING id`), string(sms.To), sms.From, body, sealed, sms.Bind, at, owner, leaseUntil, at).Scan(&id)
 	if err != nil {
 		return fmt.Errorf("store: queueing SMS: %w", err)
 	}
-	tx.queuedMT = true
+	if fast {
+		tx.fastMTs = append(tx.fastMTs, MT{ID: id, Phone: sms.To, Sender: sms.From, Body: body, Sealed: sealed, Bind: sms.Bind, Created: at})
+	} else {
+		tx.queuedMT = true
+	}
 	return nil
 }
 
