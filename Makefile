@@ -49,8 +49,8 @@ fuzz: ## run each fuzz target for FUZZTIME (default 60s), one after another
 	echo "fuzzed $$n targets for $(FUZZTIME) each"
 
 .PHONY: bench
-bench: ## run the smpp benchmarks BENCHCOUNT times (default 5; BENCH=regexp to pick)
-	$(GO) test -run='^$$' -bench='$(BENCH)' -benchmem -count=$(BENCHCOUNT) ./smpp/...
+bench: ## run the benchmarks (smpp session layer, gateway) BENCHCOUNT times (default 5; BENCH=regexp to pick)
+	$(GO) test -run='^$$' -bench='$(BENCH)' -benchmem -count=$(BENCHCOUNT) ./smpp/... ./gateway/...
 
 .PHONY: sim
 sim: build ## run the SMSC simulator on 127.0.0.1:2775 (SIMFLAGS="--dlr" to add flags)

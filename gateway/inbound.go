@@ -196,7 +196,9 @@ func (r *router) ussd(ctx context.Context, d *smpp.Delivery) smpp.Status {
 	reply.ServiceType = "USSD"
 	// A USSD answer is part of the live session, not an outbox effect:
 	// it goes at once, after this handler returns.
+	r.g.wg.Add(1)
 	go func() {
+		defer r.g.wg.Done()
 		sctx, cancel := context.WithTimeout(r.g.ctx, 10*time.Second)
 		defer cancel()
 		if _, err := r.bind.client.SubmitText(sctx, reply, ""); err != nil && !errors.Is(err, context.Canceled) {

@@ -107,7 +107,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		if err != nil {
 			return nil, fmt.Errorf("store: opening %s: %w", path, err)
 		}
-		if db.ckpt, err = startCheckpointer("file:"+path+"?"+q.Encode(), time.Second); err != nil {
+		if db.ckpt, err = startCheckpointer("file:"+path+"?"+q.Encode(), 250*time.Millisecond); err != nil {
 			w.Close()
 			return nil, fmt.Errorf("store: opening %s: %w", path, err)
 		}
