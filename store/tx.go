@@ -36,6 +36,22 @@ func (tx *Tx) committed() {
 	}
 }
 
+// insertID runs an INSERT and returns the new row's id: on SQLite by
+// sqlite3_last_insert_rowid (an exec, much cheaper in go-sqlite3 than a
+// query), on PostgreSQL by RETURNING id.
+func (tx *Tx) insertID(ctx context.Context, q string, args ...any) (int64, error) {
+	if tx.db.writer != nil {
+		res, err := tx.q.ExecContext(ctx, q, args...)
+		if err != nil {
+			return 0, err
+		}
+		return res.LastInsertId()
+	}
+	var id int64
+	err := tx.q.QueryRowxContext(ctx, tx.rebind(q+` RETURNING id`), args...).Scan(&id)
+	return id, err
+}
+
 // Subscriber implements flows.Tx.
 func (tx *Tx) Subscriber(ctx context.Context, phone flows.MSISDN) (flows.Subscriber, error) {
 	var lang string
@@ -84,9 +100,8 @@ func (tx *Tx) QueueSMS(ctx context.Context, sms flows.OutSMS) error {
 			owner, leaseUntil, fast = o.owner, now.Add(o.lease).UnixMicro(), true
 		}
 	}
-	var id int64
-	err := tx.q.QueryRowxContext(ctx, tx.rebind(`INSERT INTO mt_outbox (phone, sender, body, body_sealed, bind, state, next_at, lease_owner, lease_until, created_at)
-		VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?) RETURNING id`), string(sms.To), sms.From, body, sealed, sms.Bind, at, owner, leaseUntil, at).Scan(&id)
+	id, err := tx.insertID(ctx, `INSERT INTO mt_outbox (phone, sender, body, body_sealed, bind, state, next_at, lease_owner, lease_until, created_at)
+		VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)`, string(sms.To), sms.From, body, sealed, sms.Bind, at, owner, leaseUntil, at)
 	if err != nil {
 		return fmt.Errorf("store: queueing SMS: %w", err)
 	}
