@@ -11,6 +11,7 @@ FUZZTIME   ?= 60s
 BENCHCOUNT ?= 5
 BENCH      ?= .
 SIMFLAGS   ?=
+LOADFLAGS  ?=
 RUNFLAGS   ?=
 
 .DEFAULT_GOAL := help
@@ -51,6 +52,11 @@ fuzz: ## run each fuzz target for FUZZTIME (default 60s), one after another
 .PHONY: bench
 bench: ## run the benchmarks (smpp session layer, gateway) BENCHCOUNT times (default 5; BENCH=regexp to pick)
 	$(GO) test -run='^$$' -bench='$(BENCH)' -benchmem -count=$(BENCHCOUNT) ./smpp/... ./gateway/...
+
+.PHONY: load
+load: build ## the load tool: spawn a gateway, offer it LOADFLAGS (default 50,000 commands at full speed, then at 5,000/s)
+	./$(BIN)/paygate load --spawn --listen 127.0.0.1:0 --count 50000 $(LOADFLAGS)
+	./$(BIN)/paygate load --spawn --listen 127.0.0.1:0 --count 50000 --rate 5000 $(LOADFLAGS)
 
 .PHONY: sim
 sim: build ## run the SMSC simulator on 127.0.0.1:2775 (SIMFLAGS="--dlr" to add flags)

@@ -125,10 +125,24 @@ func keywordAt(words []string) (kw Keyword, written string, rest []string) {
 	return "", "", words
 }
 
+// isPlainASCII reports whether s is printable ASCII and spaces only, which
+// normalize leaves as it is.
+func isPlainASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' || c > '~' {
+			return false
+		}
+	}
+	return true
+}
+
 // normalize folds full-width forms to ASCII, turns digits of every
 // script into ASCII digits and every space or control character into a
 // space, and drops invisible format characters.
 func normalize(s string) string {
+	if isPlainASCII(s) {
+		return s // the usual command: nothing to fold or replace
+	}
 	s = width.Fold.String(s)
 	var b strings.Builder
 	b.Grow(len(s))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"syscall"
@@ -19,6 +20,11 @@ import (
 // benchGateway starts a simulator and a gateway on SQLite (WAL,
 // synchronous=FULL) in a temporary directory.
 func benchGateway(b *testing.B) (*smsc.Server, *gateway.Gateway) {
+	// As paygate serve does (cmd/paygate tuneGC), unless GOGC is set.
+	if os.Getenv("GOGC") == "" {
+		prev := debug.SetGCPercent(400)
+		b.Cleanup(func() { debug.SetGCPercent(prev) })
+	}
 	sim, err := smsc.Listen(smsc.Config{Window: 512, RetryInterval: time.Second})
 	if err != nil {
 		b.Fatal(err)

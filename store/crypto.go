@@ -9,6 +9,8 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
+	"sync"
 )
 
 // Keys are the secrets the store needs. DataKey (keys.data_key_file) is
@@ -21,6 +23,7 @@ type Keys struct {
 type keyring struct {
 	seal        cipher.AEAD
 	fingerprint []byte
+	macs        sync.Pool // of HMAC-SHA256 keyed with fingerprint
 }
 
 func newKeyring(k Keys) (*keyring, error) {
@@ -43,7 +46,9 @@ func newKeyring(k Keys) (*keyring, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &keyring{seal: aead, fingerprint: fpKey}, nil
+	kr := &keyring{seal: aead, fingerprint: fpKey}
+	kr.macs.New = func() any { return hmac.New(sha256.New, kr.fingerprint) }
+	return kr, nil
 }
 
 // sealBytes encrypts b with AES-256-GCM; ad binds it to its row.
@@ -69,7 +74,10 @@ func (k *keyring) openBytes(sealed, ad []byte) ([]byte, error) {
 // identity: equal for redeliveries of one message, useless to anyone
 // without the data key (a PIN in the text cannot be guessed from it).
 func (k *keyring) Fingerprint(identity []byte) []byte {
-	m := hmac.New(sha256.New, k.fingerprint)
+	m := k.macs.Get().(hash.Hash)
+	m.Reset()
 	m.Write(identity)
-	return m.Sum(nil)
+	sum := m.Sum(nil)
+	k.macs.Put(m)
+	return sum
 }

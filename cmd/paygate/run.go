@@ -74,10 +74,12 @@ func commands() *command {
 			summary: "run a simulator of a peer the gateway talks to",
 			subs: []*command{
 				simSMSCCommand(),
+				simBankCommand(),
 			},
 		},
 		configCommand(),
 		migrateCommand(),
+		loadCommand(),
 		versionCommand(),
 		helpCommand(root),
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -18,6 +19,21 @@ import (
 // shutdownTimeout bounds the graceful stop of `serve` after SIGINT or
 // SIGTERM: sends under way finish, handlers acknowledge, binds unbind.
 const shutdownTimeout = 30 * time.Second
+
+// serveGCPercent is the garbage collector's target for `serve` unless the
+// operator sets GOGC: the gateway's live heap is small, so Go's default
+// (100) collects several times a second under load, and each cycle's
+// marking takes CPU from the one SQLite writer on a 2-core machine; at
+// 5,000 commands/s that showed as a p99 twice the p99 with GC off. 400
+// trades memory (cheap here) for 4× fewer cycles.
+const serveGCPercent = 400
+
+// tuneGC applies serveGCPercent unless GOGC is set.
+func tuneGC(getenv func(string) string) {
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(serveGCPercent)
+	}
+}
 
 // defaultGatewayURL is where `serve` listens by default and `phone`
 // looks for it.
@@ -44,6 +60,7 @@ func serveCommand() *command {
 			fs.StringVar(&dir, "dir", ".", "sandbox only: the `directory` of paygate.db and the key files")
 			fs.StringVar(&listen, "listen", "", "sandbox only: the HTTP `address`, host:port (default http.listen: 127.0.0.1:8080)")
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
+				tuneGC(env.getenv)
 				if len(args) > 0 {
 					return usageErrorf("unexpected argument %q", args[0])
 				}
