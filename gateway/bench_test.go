@@ -4,16 +4,13 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 	"sort"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/paygate/paygate/gateway"
-	"github.com/paygate/paygate/gateway/config"
 	"github.com/paygate/paygate/smpp/smsc"
 )
 
@@ -30,17 +27,7 @@ func benchGateway(b *testing.B) (*smsc.Server, *gateway.Gateway) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { sim.Close() })
-	dir := b.TempDir()
-	key := filepath.Join(dir, "data.key")
-	os.WriteFile(key, []byte(strings.Repeat("cd", 32)), 0o600)
-	cfg := config.Default()
-	cfg.Database = config.SecretURL("sqlite:" + filepath.Join(dir, "paygate.db"))
-	cfg.HTTP.Listen = "127.0.0.1:0"
-	cfg.Keys.DataKeyFile = key
-	sc := config.DefaultSMSC()
-	sc.Name, sc.Addr, sc.SystemID, sc.Password = "carrier-a", sim.Addr(), "paygate", "secret"
-	sc.Window, sc.Rate = 512, 0
-	cfg.SMSC = []config.SMSC{sc}
+	cfg := testConfig(b, b.TempDir(), sim.Addr(), 512)
 	gw, err := gateway.New(context.Background(), gateway.Options{Config: cfg})
 	if err != nil {
 		b.Fatal(err)

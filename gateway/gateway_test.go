@@ -40,21 +40,31 @@ func newHarness(t *testing.T, simCfg smsc.Config) *harness {
 	}
 	t.Cleanup(func() { sim.Close() })
 	dir := t.TempDir()
+	cfg := testConfig(t, dir, sim.Addr(), 100)
+	h := &harness{t: t, sim: sim, cfg: cfg, dir: dir}
+	h.start()
+	return h
+}
+
+// testConfig is a gateway config for tests and benchmarks: SQLite in
+// dir, a data key file there, HTTP on a free port, and one bind
+// "carrier-a" to the simulator at simAddr with the given window and no
+// rate limit.
+func testConfig(tb testing.TB, dir, simAddr string, window int) config.Config {
+	tb.Helper()
 	key := filepath.Join(dir, "data.key")
 	if err := os.WriteFile(key, []byte(strings.Repeat("ab", 32)+"\n"), 0o600); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	cfg := config.Default()
 	cfg.Database = config.SecretURL("sqlite:" + filepath.Join(dir, "paygate.db"))
 	cfg.HTTP.Listen = "127.0.0.1:0"
 	cfg.Keys.DataKeyFile = key
 	sc := config.DefaultSMSC()
-	sc.Name, sc.Addr, sc.SystemID, sc.Password = "carrier-a", sim.Addr(), "paygate", "secret"
-	sc.Window, sc.Rate = 100, 0
+	sc.Name, sc.Addr, sc.SystemID, sc.Password = "carrier-a", simAddr, "paygate", "secret"
+	sc.Window, sc.Rate = window, 0
 	cfg.SMSC = []config.SMSC{sc}
-	h := &harness{t: t, sim: sim, cfg: cfg, dir: dir}
-	h.start()
-	return h
+	return cfg
 }
 
 func (h *harness) start() {

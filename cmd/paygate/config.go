@@ -38,18 +38,9 @@ func configCheckCommand() *command {
 			var path string
 			fs.StringVar(&path, "config", "", "the config `file` to check (required)")
 			return func(_ context.Context, env *cmdEnv, args []string) error {
-				if len(args) > 0 {
-					return usageErrorf("unexpected argument %q", args[0])
-				}
-				if path == "" {
-					return usageErrorf("--config is required")
-				}
-				cfg, err := config.Load(path, env.getenv)
-				if err == nil {
-					err = cfg.Validate()
-				}
+				cfg, err := loadConfigArg(env, path, args)
 				if err != nil {
-					return reportProblems(env.stderr, path, err)
+					return err
 				}
 				out, err := config.Redacted(cfg)
 				if err != nil {
@@ -60,6 +51,25 @@ func configCheckCommand() *command {
 			}
 		},
 	}
+}
+
+// loadConfigArg loads and validates the --config file of a command that
+// takes no arguments, reporting every problem of the file with its key.
+func loadConfigArg(env *cmdEnv, path string, args []string) (config.Config, error) {
+	if len(args) > 0 {
+		return config.Config{}, usageErrorf("unexpected argument %q", args[0])
+	}
+	if path == "" {
+		return config.Config{}, usageErrorf("--config is required")
+	}
+	cfg, err := config.Load(path, env.getenv)
+	if err == nil {
+		err = cfg.Validate()
+	}
+	if err != nil {
+		return config.Config{}, reportProblems(env.stderr, path, err)
+	}
+	return cfg, nil
 }
 
 // reportProblems prints each problem of err on its own line of w and

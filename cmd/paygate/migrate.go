@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/paygate/paygate/gateway"
-	"github.com/paygate/paygate/gateway/config"
 )
 
 func migrateCommand() *command {
@@ -22,18 +21,9 @@ func migrateCommand() *command {
 			var path string
 			fs.StringVar(&path, "config", "", "the config `file` whose database to migrate (required)")
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
-				if len(args) > 0 {
-					return usageErrorf("unexpected argument %q", args[0])
-				}
-				if path == "" {
-					return usageErrorf("--config is required")
-				}
-				cfg, err := config.Load(path, env.getenv)
-				if err == nil {
-					err = cfg.Validate()
-				}
+				cfg, err := loadConfigArg(env, path, args)
 				if err != nil {
-					return reportProblems(env.stderr, path, err)
+					return err
 				}
 				applied, err := gateway.Migrate(ctx, cfg, env.log)
 				for _, m := range applied {

@@ -84,12 +84,9 @@ func serveCommand() *command {
 
 // serveConfig runs the gateway of the config file at path until ctx ends.
 func serveConfig(ctx context.Context, env *cmdEnv, path string) error {
-	cfg, err := config.Load(path, env.getenv)
-	if err == nil {
-		err = cfg.Validate()
-	}
+	cfg, err := loadConfigArg(env, path, nil)
 	if err != nil {
-		return reportProblems(env.stderr, path, err)
+		return err
 	}
 	gw, err := gateway.New(ctx, gateway.Options{Config: cfg, Logger: env.log})
 	if err != nil {
