@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/paygate/paygate/bank"
+	"github.com/paygate/paygate/bank/banksim"
 	"io"
 	"log/slog"
 	"net"
@@ -75,10 +77,11 @@ type SandboxOptions struct {
 //
 // Its methods are safe for concurrent use.
 type Sandbox struct {
-	gw  *Gateway
-	sim *smsc.Server
-	cfg config.Config
-	tag smpp.Tag // the TLV of USSD session ids
+	gw   *Gateway
+	sim  *smsc.Server
+	bank *banksim.Server // nil when the config names a real bank
+	cfg  config.Config
+	tag  smpp.Tag // the TLV of USSD session ids
 
 	ctx    context.Context // cancelled by Close: ends the long polls
 	cancel context.CancelFunc
@@ -115,6 +118,10 @@ func StartSandbox(ctx context.Context, opts SandboxOptions) (*Sandbox, error) {
 		cfg.Bank = config.DefaultBank()
 		cfg.Bank.Kind = config.BankSim
 	}
+	if cfg.Bank.SecretFile == "" {
+		cfg.Bank.SecretFile = "bank.secret"
+	}
+	cfg.Bank.SecretFile = inDir(dir, cfg.Bank.SecretFile)
 	if len(cfg.SMSC) > 0 {
 		opts.Logger.Warn("sandbox: ignoring the configured smsc binds; the sandbox binds to its own simulator", "binds", len(cfg.SMSC))
 	}
@@ -147,22 +154,28 @@ func StartSandbox(ctx context.Context, opts SandboxOptions) (*Sandbox, error) {
 		}
 	}
 
+	bankSrv, err := startSandboxBank(&cfg, opts.Logger)
+	if err != nil {
+		return nil, err
+	}
 	sim, err := smsc.Listen(smsc.Config{
 		Addr: "127.0.0.1:0", SystemID: sc.SystemID, Password: sc.Password.Reveal(),
 		DLR: true, Logger: opts.Logger.With("component", "smsc"),
 	})
 	if err != nil {
+		closeBank(bankSrv)
 		return nil, err
 	}
 	sc.Addr = sim.Addr()
 	cfg.SMSC = []config.SMSC{sc}
 
 	sctx, cancel := context.WithCancel(context.Background())
-	s := &Sandbox{sim: sim, cfg: cfg, tag: sc.SessionTag(), ctx: sctx, cancel: cancel}
+	s := &Sandbox{sim: sim, bank: bankSrv, cfg: cfg, tag: sc.SessionTag(), ctx: sctx, cancel: cancel}
 	gw, err := New(ctx, Options{Config: cfg, Logger: opts.Logger, Routes: s.routes})
 	if err != nil {
 		cancel()
 		sim.Close()
+		closeBank(bankSrv)
 		return nil, err
 	}
 	s.gw = gw
@@ -184,7 +197,49 @@ func (s *Sandbox) Config() config.Config { return s.cfg }
 func (s *Sandbox) Close(ctx context.Context) error {
 	s.cancel()
 	err := s.gw.Close(ctx)
-	return errors.Join(err, s.sim.Close())
+	return errors.Join(err, s.sim.Close(), closeBank(s.bank))
+}
+
+// Bank returns the sandbox's bank simulator, or nil when the config names
+// a real bank.
+func (s *Sandbox) Bank() *banksim.Server { return s.bank }
+
+// startSandboxBank starts the bank simulator of SPEC.md §1's sandbox
+// unless cfg names a bank of kind http: the demo accounts (phones on file
+// +8613800138000 and +8613900139000), its secret in bank.secret_file
+// (created, owner-only, when missing), and cfg's bank pointed at it.
+func startSandboxBank(cfg *config.Config, log *slog.Logger) (*banksim.Server, error) {
+	if cfg.Bank.Kind != config.BankSim {
+		return nil, nil
+	}
+	if err := ensureKeyFile(cfg.Bank.SecretFile); err != nil {
+		return nil, fmt.Errorf("bank.secret_file: %w", err)
+	}
+	secret, err := bank.ReadSecretFile(cfg.Bank.SecretFile)
+	if err != nil {
+		return nil, fmt.Errorf("bank.secret_file: %w", err)
+	}
+	b, err := banksim.New(banksim.Config{
+		Secret: secret, Code: cfg.Bank.Code, Currency: cfg.Currency,
+		Accounts: banksim.DemoAccounts(cfg.Bank.Code), Logger: log.With("component", "banksim"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sandbox bank: %w", err)
+	}
+	srv, err := banksim.Listen("127.0.0.1:0", b)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Bank.Kind = config.BankHTTP
+	cfg.Bank.URL = config.SecretURL(srv.URL())
+	return srv, nil
+}
+
+func closeBank(s *banksim.Server) error {
+	if s == nil {
+		return nil
+	}
+	return s.Close()
 }
 
 // inDir makes a relative path relative to dir.

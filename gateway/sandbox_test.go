@@ -19,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/paygate/paygate/flows"
+	"github.com/paygate/paygate/bank"
 	"github.com/paygate/paygate/gateway"
 	"github.com/paygate/paygate/gateway/config"
 )
@@ -379,5 +380,29 @@ func TestSandboxConfig(t *testing.T) {
 	var ke *config.KeyError
 	if !errors.As(err, &ke) || ke.Key != "pin_length" {
 		t.Errorf("StartSandbox with pin_length 9: %v", err)
+	}
+}
+
+// The sandbox runs a bank simulator in-process (SPEC §1): a §8 connector
+// with the sandbox's secret verifies the demo account of 13800138000.
+func TestSandboxBank(t *testing.T) {
+	noLeaks(t)
+	s := startSandbox(t, t.TempDir())
+	cfg := s.sb.Config()
+	if cfg.Bank.Kind != config.BankHTTP || s.sb.Bank() == nil || cfg.Bank.URL.Reveal() != s.sb.Bank().URL() {
+		t.Fatalf("bank config %+v", cfg.Bank)
+	}
+	secret, err := bank.ReadSecretFile(cfg.Bank.SecretFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := bank.NewHTTP(bank.HTTPConfig{URL: cfg.Bank.URL.Reveal(), Secret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	res, err := conn.Verify(context.Background(), bank.VerifyRequest{Bank: cfg.Bank.Code, Account: "6222020000000001", Phone: "+8613800138000"})
+	if err != nil || !res.Exists || !res.PhoneMatches || res.HolderName == "" {
+		t.Fatalf("verify: %+v %v", res, err)
 	}
 }

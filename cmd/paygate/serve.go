@@ -163,7 +163,8 @@ func printBanner(w io.Writer, sb *gateway.Sandbox, dir string) {
 
 This is a sandbox. A simulated SMSC (SMPP on %s) stands in for the
 carrier and the phones are virtual: SMS commands go to %s, USSD is %s.
-Data is kept in %s (paygate.db, data.key, pepper.key).
+A simulated bank (%s) holds demo accounts for 13800138000 and 13900139000.
+Data is kept in %s (paygate.db, data.key, pepper.key, bank.secret).
 
 Try it, in another terminal:
   paygate phone sms%s 13800138000 HELP
@@ -171,5 +172,13 @@ Try it, in another terminal:
 (paygate is ./bin/paygate after make build, or go run ./cmd/paygate.)
 
 Stop with Ctrl-C.
-`, url, sb.SMSC().Addr(), cfg.ShortCode, cfg.USSDCode, dir, flags, flags)
+`, url, sb.SMSC().Addr(), cfg.ShortCode, cfg.USSDCode, bankDesc(sb), dir, flags, flags)
+}
+
+// bankDesc says where the sandbox's bank simulator listens.
+func bankDesc(sb *gateway.Sandbox) string {
+	if b := sb.Bank(); b != nil {
+		return b.URL()
+	}
+	return "not running: the config names a bank"
 }
