@@ -18,8 +18,8 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/paygate/paygate/flows"
 	"github.com/paygate/paygate/bank"
+	"github.com/paygate/paygate/flows"
 	"github.com/paygate/paygate/gateway"
 	"github.com/paygate/paygate/gateway/config"
 )

@@ -61,9 +61,8 @@ func usageErrorf(format string, args ...any) error {
 
 // commands returns the command tree.
 //
-// SPEC.md §1 also names demo and sim bank; each joins this table together
-// with the package that does its work, so that help never lists a command
-// that does nothing.
+// SPEC.md §1 also names demo; it joins this table together with the flows
+// it plays, so that help never lists a command that does nothing.
 func commands() *command {
 	root := &command{name: "paygate"}
 	root.subs = []*command{
