@@ -109,6 +109,7 @@ type MO struct {
 type peer struct {
 	conn  *smpp.Conn
 	fc    *faultConn
+	ready chan struct{}  // closed once conn is set
 	role  smpp.CommandID // bind command; 0 until bound
 	sysID string
 	mu    sync.Mutex
@@ -231,7 +232,7 @@ func (s *Server) accept() {
 			return
 		}
 		fc := &faultConn{Conn: nc, f: &s.faults}
-		p := &peer{fc: fc}
+		p := &peer{fc: fc, ready: make(chan struct{})}
 		p.conn = smpp.NewConn(fc, smpp.ConnOptions{
 			Name:            "smsc",
 			Handler:         func(ctx context.Context, req *smpp.PDU) *smpp.PDU { return s.handle(ctx, p, req) },
@@ -243,6 +244,7 @@ func (s *Server) accept() {
 			EnquireInterval: s.cfg.EnquireInterval,
 			Logger:          s.cfg.Logger,
 		})
+		close(p.ready) // p.conn is set: handlers may use it
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
@@ -267,6 +269,7 @@ func (s *Server) accept() {
 }
 
 func (s *Server) handle(ctx context.Context, p *peer, req *smpp.PDU) *smpp.PDU {
+	<-p.ready // the connection starts reading before accept has stored it
 	resp := &smpp.PDU{Command: req.Command.Response()}
 	p.mu.Lock()
 	role := p.role
