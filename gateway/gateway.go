@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/paygate/paygate/bank"
 	"github.com/paygate/paygate/flows"
 	"github.com/paygate/paygate/gateway/config"
 	"github.com/paygate/paygate/smpp"
@@ -41,6 +42,7 @@ type Gateway struct {
 	metrics *metrics
 	disp    *dispatcher
 	early   *earlyReceipts
+	bank    bank.Connector // nil without a bank of kind http
 	phones  phoneCache
 
 	httpSrv *http.Server
@@ -104,6 +106,25 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 		ctx:     gctx,
 		cancel:  cancel,
 	}
+	if cfg.Bank.Kind == config.BankHTTP && cfg.Bank.URL != "" {
+		secret, err := bank.ReadSecretFile(cfg.Bank.SecretFile)
+		if err != nil {
+			db.Close()
+			cancel()
+			return nil, fmt.Errorf("bank.secret_file: %w", err)
+		}
+		conn, err := bank.NewHTTP(bank.HTTPConfig{
+			URL: cfg.Bank.URL.Reveal(), Secret: secret,
+			CAFile: cfg.Bank.CAFile, CertFile: cfg.Bank.CertFile, KeyFile: cfg.Bank.KeyFile,
+			Hooks: g.metrics.bankHooks(), Logger: opts.Logger,
+		})
+		if err != nil {
+			db.Close()
+			cancel()
+			return nil, fmt.Errorf("bank: %w", err)
+		}
+		g.bank = conn
+	}
 	g.disp = newDispatcher(g, opts.Dispatchers)
 	db.OnQueued(g.disp.owner, leaseFor, g.disp.queued)
 	for _, sc := range cfg.SMSC {
@@ -132,6 +153,10 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 	}
 	return g, nil
 }
+
+// Bank returns the gateway's bank connector, or nil when the config
+// names no bank of kind http.
+func (g *Gateway) Bank() bank.Connector { return g.bank }
 
 // DB returns the gateway's store (for tests and tools in this process).
 func (g *Gateway) DB() *store.DB { return g.db }
@@ -164,6 +189,9 @@ func (g *Gateway) Close(ctx context.Context) error {
 	g.disp.sends.Wait() // with the binds closed, every send ends at once
 	g.cancel()
 	g.wg.Wait()
+	if c, ok := g.bank.(interface{ Close() error }); ok {
+		c.Close()
+	}
 	errs = append(errs, g.db.Close())
 	return errors.Join(errs...)
 }

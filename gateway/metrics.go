@@ -2,10 +2,12 @@ package gateway
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/paygate/paygate/bank"
 	"github.com/paygate/paygate/smpp"
 	"github.com/paygate/paygate/store"
 )
@@ -23,6 +25,11 @@ type metrics struct {
 	inbound    *prometheus.CounterVec
 	inboundDur *prometheus.HistogramVec
 	mts        *prometheus.CounterVec
+
+	bankCalls   *prometheus.CounterVec
+	bankLatency *prometheus.HistogramVec
+	bankBreaker prometheus.Gauge
+	bankFinal   *prometheus.CounterVec
 }
 
 func newMetrics(db *store.DB) *metrics {
@@ -55,7 +62,21 @@ func newMetrics(db *store.DB) *metrics {
 			Name: "paygate_mt_total", Help: "MT outbox attempts by result (sent, retry, failed).",
 		}, []string{"bind", "result"}),
 	}
-	m.reg.MustRegister(m.bindUp, m.pdus, m.window, m.throttled, m.submitTime, m.inbound, m.inboundDur, m.mts)
+	m.bankCalls = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "paygate_bank_calls_total", Help: "Requests to the bank by method and outcome (SPEC §8).",
+	}, []string{"method", "outcome"})
+	m.bankLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "paygate_bank_call_seconds", Help: "Bank request latency by method.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+	}, []string{"method"})
+	m.bankBreaker = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "paygate_bank_breaker_state", Help: "The bank circuit breaker: 0 closed, 1 open, 2 half-open.",
+	})
+	m.bankFinal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "paygate_bank_final_errors_total", Help: "Requests the bank refused with a final 4xx: operators look.",
+	}, []string{"method", "status"})
+	m.reg.MustRegister(m.bindUp, m.pdus, m.window, m.throttled, m.submitTime, m.inbound, m.inboundDur, m.mts,
+		m.bankCalls, m.bankLatency, m.bankBreaker, m.bankFinal)
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "paygate_mt_queue_depth", Help: "MTs waiting in the outbox.",
 	}, func() float64 {
@@ -75,6 +96,18 @@ func newMetrics(db *store.DB) *metrics {
 	}, func() float64 { return float64(db.Stats().Commits) }))
 	m.reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
+}
+
+// bankHooks feed the bank connector's events into the collectors.
+func (m *metrics) bankHooks() *bank.Hooks {
+	return &bank.Hooks{
+		Call: func(method string, o bank.Outcome, d time.Duration) {
+			m.bankCalls.WithLabelValues(method, string(o)).Inc()
+			m.bankLatency.WithLabelValues(method).Observe(d.Seconds())
+		},
+		Breaker:    func(_, to bank.BreakerState) { m.bankBreaker.Set(float64(to)) },
+		FinalError: func(e *bank.FinalError) { m.bankFinal.WithLabelValues(e.Method, strconv.Itoa(e.Status)).Inc() },
+	}
 }
 
 // hooks feed a bind's SMPP events into the collectors.

@@ -392,17 +392,31 @@ func TestSandboxBank(t *testing.T) {
 	if cfg.Bank.Kind != config.BankHTTP || s.sb.Bank() == nil || cfg.Bank.URL.Reveal() != s.sb.Bank().URL() {
 		t.Fatalf("bank config %+v", cfg.Bank)
 	}
+	// The gateway's own connector, and a second one as any §8 client would
+	// be, with the sandbox's secret.
 	secret, err := bank.ReadSecretFile(cfg.Bank.SecretFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := bank.NewHTTP(bank.HTTPConfig{URL: cfg.Bank.URL.Reveal(), Secret: secret})
+	other, err := bank.NewHTTP(bank.HTTPConfig{URL: cfg.Bank.URL.Reveal(), Secret: secret})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
-	res, err := conn.Verify(context.Background(), bank.VerifyRequest{Bank: cfg.Bank.Code, Account: "6222020000000001", Phone: "+8613800138000"})
-	if err != nil || !res.Exists || !res.PhoneMatches || res.HolderName == "" {
-		t.Fatalf("verify: %+v %v", res, err)
+	defer other.Close()
+	for _, conn := range []bank.Connector{s.sb.Gateway().Bank(), other} {
+		res, err := conn.Verify(context.Background(), bank.VerifyRequest{Bank: cfg.Bank.Code, Account: "6222020000000001", Phone: "+8613800138000"})
+		if err != nil || !res.Exists || !res.PhoneMatches || res.HolderName == "" {
+			t.Fatalf("verify: %+v %v", res, err)
+		}
+	}
+	// Bank calls are counted in the gateway's metrics.
+	resp, err := http.Get(s.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `paygate_bank_calls_total{method="verify",outcome="ok"} 1`) {
+		t.Fatalf("no bank call in /metrics:\n%s", body)
 	}
 }
