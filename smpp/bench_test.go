@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -13,17 +14,6 @@ import (
 	"github.com/paygate/paygate/smpp/smsc"
 )
 
-// BenchmarkMORoundTrip measures MO→MT round trips through the session
-// layer over loopback: the simulator delivers a deliver_sm, the handler
-// submits a reply and waits for its submit_sm_resp, then acknowledges the
-// MO; the round trip ends when the simulator has accepted the reply. The
-// simulator runs in the same process on the same cores.
-func BenchmarkMORoundTrip(b *testing.B) {
-	for _, mode := range []smpp.BindMode{smpp.Transceiver, smpp.TransmitterReceiver} {
-		b.Run(mode.String(), func(b *testing.B) { benchRoundTrip(b, mode) })
-	}
-}
-
 // cpuTime is the process's user + system CPU time: per operation it
 // measures cost independently of what else runs on the machine.
 func cpuTime() time.Duration {
@@ -32,36 +22,44 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-func benchRoundTrip(b *testing.B, mode smpp.BindMode) {
+// echo is an ESME bound to an in-process simulator whose handler answers
+// every MO with one submit_sm (waiting for its submit_sm_resp) before
+// acknowledging it, and records each round trip's latency from the MO's
+// injection.
+type echo struct {
+	sim *smsc.Server
+	c   *smpp.Client
+
+	mu       sync.Mutex
+	injected map[string]time.Time // by phone, as the SMSC addresses it (no "+")
+	lat      []time.Duration
+	answered sync.WaitGroup
+}
+
+func newEcho(b *testing.B, mode smpp.BindMode, reply string) *echo {
 	sim, err := smsc.Listen(smsc.Config{Window: 256})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer sim.Close()
-	var mu sync.Mutex
-	var answered sync.WaitGroup
-	answered.Add(b.N)
-	injected := make(map[string]time.Time, b.N)
-	lat := make([]time.Duration, 0, b.N)
-	var c *smpp.Client
+	b.Cleanup(func() { sim.Close() })
+	e := &echo{sim: sim, injected: make(map[string]time.Time, b.N), lat: make([]time.Duration, 0, b.N)}
 	ready := make(chan struct{})
-	c, err = smpp.NewClient(smpp.Config{
+	e.c, err = smpp.NewClient(smpp.Config{
 		Addr: sim.Addr(), SystemID: "paygate", Password: "secret", Mode: mode,
 		Window: 256, MaxInflight: 4096,
 		Handler: smpp.HandlerFunc(func(ctx context.Context, d *smpp.Delivery) smpp.Status {
 			<-ready
-			from := d.PDU.Source.Addr
-			if _, err := c.Submit(ctx, &smpp.PDU{
+			if _, err := e.c.Submit(ctx, &smpp.PDU{
 				Source:       smpp.Address{TON: 5, Addr: "3030"},
-				Dest:         smpp.Address{TON: 1, NPI: 1, Addr: from},
-				ShortMessage: []byte("Commands: SEND PAY BAL MINI HELP"),
+				Dest:         d.PDU.Source,
+				ShortMessage: []byte(reply),
 			}, ""); err != nil {
 				return smpp.StatusRxTAppn
 			}
-			mu.Lock()
-			lat = append(lat, time.Since(injected[from]))
-			mu.Unlock()
-			answered.Done()
+			e.mu.Lock()
+			e.lat = append(e.lat, time.Since(e.injected[d.PDU.Source.Addr]))
+			e.mu.Unlock()
+			e.answered.Done()
 			return smpp.StatusOK
 		}),
 	})
@@ -69,75 +67,64 @@ func benchRoundTrip(b *testing.B, mode smpp.BindMode) {
 		b.Fatal(err)
 	}
 	close(ready)
-	defer c.Close(context.Background())
-	for !c.Bound() {
+	b.Cleanup(func() { e.c.Close(context.Background()) })
+	for !e.c.Bound() {
 		time.Sleep(time.Millisecond)
 	}
-	phones := make([]string, b.N)
-	for i := range phones {
-		phones[i] = fmt.Sprintf("+86138%08d", i)
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	cpu0 := cpuTime()
-	start := time.Now()
-	for _, p := range phones {
-		mu.Lock()
-		injected[p] = time.Now()
-		mu.Unlock()
-		sim.Inject(smsc.MO{From: p, To: "3030", Text: "HELP"})
-	}
+	return e
+}
+
+// inject offers MO i from its own phone.
+func (e *echo) inject(i int) {
+	phone := fmt.Sprintf("+86138%08d", i)
+	e.mu.Lock()
+	e.injected[strings.TrimPrefix(phone, "+")] = time.Now()
+	e.mu.Unlock()
+	e.sim.Inject(smsc.MO{From: phone, To: "3030", Text: "HELP"})
+}
+
+// wait waits for n answers and for the simulator to have their replies.
+func (e *echo) wait(b *testing.B, n int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if err := sim.WaitMTs(ctx, b.N); err != nil {
+	if err := e.sim.WaitMTs(ctx, n); err != nil {
 		b.Fatal(err)
 	}
-	el := time.Since(start)
-	b.StopTimer()
-	b.ReportMetric(float64(b.N)/el.Seconds(), "roundtrips/s")
-	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/roundtrip")
+	e.answered.Wait()
+}
+
+// BenchmarkMORoundTrip measures MO→MT round trips through the session
+// layer over loopback: the simulator delivers a deliver_sm, the handler
+// submits a reply and waits for its submit_sm_resp, then acknowledges the
+// MO; the round trip ends when the simulator has accepted the reply. The
+// simulator runs in the same process on the same cores.
+func BenchmarkMORoundTrip(b *testing.B) {
+	for _, mode := range []smpp.BindMode{smpp.Transceiver, smpp.TransmitterReceiver} {
+		b.Run(mode.String(), func(b *testing.B) {
+			e := newEcho(b, mode, "Commands: SEND PAY BAL MINI HELP")
+			e.answered.Add(b.N)
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu0, start := cpuTime(), time.Now()
+			for i := range b.N {
+				e.inject(i)
+			}
+			e.wait(b, b.N)
+			el := time.Since(start)
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/el.Seconds(), "roundtrips/s")
+			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/roundtrip")
+		})
+	}
 }
 
 // BenchmarkMORoundTripLatency offers MOs at a fixed rate (5,000/s, the
 // RELIABILITY.md latency goal's load) and reports the round-trip latency
-// from injection at the simulator to the reply's acceptance there.
+// from injection at the simulator to the reply's submit_sm_resp.
 func BenchmarkMORoundTripLatency(b *testing.B) {
 	const rate = 5000
-	sim, err := smsc.Listen(smsc.Config{Window: 256})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer sim.Close()
-	var mu sync.Mutex
-	var answered sync.WaitGroup
-	answered.Add(b.N)
-	injected := make(map[string]time.Time, b.N)
-	lat := make([]time.Duration, 0, b.N)
-	var c *smpp.Client
-	ready := make(chan struct{})
-	c, err = smpp.NewClient(smpp.Config{
-		Addr: sim.Addr(), SystemID: "paygate", Password: "secret", Window: 256,
-		Handler: smpp.HandlerFunc(func(ctx context.Context, d *smpp.Delivery) smpp.Status {
-			<-ready
-			from := d.PDU.Source.Addr
-			if _, err := c.Submit(ctx, &smpp.PDU{Dest: smpp.Address{Addr: from}, ShortMessage: []byte("ok")}, ""); err != nil {
-				return smpp.StatusRxTAppn
-			}
-			mu.Lock()
-			lat = append(lat, time.Since(injected[from]))
-			mu.Unlock()
-			answered.Done()
-			return smpp.StatusOK
-		}),
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	close(ready)
-	defer c.Close(context.Background())
-	for !c.Bound() {
-		time.Sleep(time.Millisecond)
-	}
+	e := newEcho(b, smpp.Transceiver, "ok")
+	e.answered.Add(b.N)
 	b.ResetTimer()
 	start := time.Now()
 	for i := range b.N {
@@ -145,22 +132,13 @@ func BenchmarkMORoundTripLatency(b *testing.B) {
 		if d := time.Until(start.Add(time.Duration(i) * time.Second / rate)); d > 0 {
 			time.Sleep(d)
 		}
-		p := fmt.Sprintf("+86138%08d", i)
-		mu.Lock()
-		injected[p] = time.Now()
-		mu.Unlock()
-		sim.Inject(smsc.MO{From: p, To: "3030", Text: "HELP"})
+		e.inject(i)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	if err := sim.WaitMTs(ctx, b.N); err != nil {
-		b.Fatal(err)
-	}
-	answered.Wait() // each handler records its latency after its reply
+	e.wait(b, b.N)
 	b.StopTimer()
-	mu.Lock()
-	defer mu.Unlock()
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	sort.Slice(e.lat, func(i, j int) bool { return e.lat[i] < e.lat[j] })
+	b.ReportMetric(float64(e.lat[len(e.lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(e.lat[len(e.lat)*99/100].Microseconds())/1000, "p99-ms")
 }
