@@ -97,13 +97,15 @@ func (r *router) sms(ctx context.Context, d *smpp.Delivery) smpp.Status {
 	}
 	text := d.Text()
 	now := r.g.now()
+	// Computed here, not in the step: the step runs on SQLite's one writer.
+	in := store.Inbound{
+		Bind: name, Phone: string(from), Dest: d.PDU.Dest.Addr,
+		Text: flows.Redact(text), Identity: d.Identity(), At: now,
+	}
 	isNew := false
 	err = r.g.db.Step(ctx, func(tx *store.Tx) error {
 		var err error
-		isNew, err = tx.RecordInbound(ctx, store.Inbound{
-			Bind: name, Phone: string(from), Dest: d.PDU.Dest.Addr,
-			Text: flows.Redact(text), Identity: d.Identity(), At: now,
-		}, r.g.cfg.DedupeWindow)
+		isNew, err = tx.RecordInbound(ctx, in, r.g.cfg.DedupeWindow)
 		if err != nil || !isNew {
 			return err
 		}
