@@ -50,8 +50,8 @@ fuzz: ## run each fuzz target for FUZZTIME (default 60s), one after another
 	echo "fuzzed $$n targets for $(FUZZTIME) each"
 
 .PHONY: bench
-bench: ## run the benchmarks (smpp session layer, gateway) BENCHCOUNT times (default 5; BENCH=regexp to pick)
-	$(GO) test -run='^$$' -bench='$(BENCH)' -benchmem -count=$(BENCHCOUNT) ./smpp/... ./gateway/...
+bench: ## run the benchmarks (smpp session layer, gateway, PIN hashing) BENCHCOUNT times (default 5; BENCH=regexp to pick)
+	$(GO) test -run='^$$' -bench='$(BENCH)' -benchmem -count=$(BENCHCOUNT) ./smpp/... ./gateway/... ./flows/...
 
 .PHONY: load
 load: build ## the load tool: spawn a gateway, offer it LOADFLAGS (default 50,000 commands at full speed, then at 5,000/s)

@@ -369,6 +369,7 @@ var reasonTexts = map[Key]Entry{
 	ReasonKey(ReasonMerchant):       {EN: "That is not a merchant code.", ZH: "商户代码无效。"},
 	ReasonKey(ReasonRef):            {EN: "The reference is too long (40 characters at most).", ZH: "备注过长（最多40个字符）。"},
 	ReasonKey(ReasonPINFormat):      {EN: "A PIN is {pin_length} digits.", ZH: "密码为{pin_length}位数字。"},
+	ReasonKey(ReasonPINTrivial):     {EN: "That PIN is too easy to guess: avoid repeated or sequential digits.", ZH: "密码过于简单，请勿使用重复或连续的数字。"},
 	ReasonKey(ReasonPINMismatch):    {EN: "The two new PINs are not the same.", ZH: "两次输入的新密码不一致。"},
 	ReasonKey(ReasonCodeFormat):     {EN: "A code is 6 digits.", ZH: "验证码为6位数字。"},
 	ReasonKey(ReasonNumber):         {EN: "Give the number of an account in your ACCOUNTS list, 1 to 5.", ZH: "请输入账户列表中的序号（1至5）。"},

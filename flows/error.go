@@ -93,6 +93,7 @@ var reasonMessages = map[Reason]string{
 	ReasonRef:            "the reference is too long",
 	ReasonPINFormat:      "a PIN is four to six digits",
 	ReasonPINMismatch:    "the new PIN and its repetition differ",
+	ReasonPINTrivial:     pinTrivialMessage,
 	ReasonCodeFormat:     "a one-time code is six digits",
 	ReasonNumber:         "that is not the position of an account",
 	ReasonLang:           "that language is not offered",
