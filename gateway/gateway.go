@@ -77,7 +77,7 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("keys.data_key_file: %w", err)
 	}
-	db, err := store.Open(ctx, cfg.Database.Reveal(), store.Options{Keys: store.Keys{DataKey: dataKey}, Logger: opts.Logger})
+	db, err := store.Open(ctx, cfg.Database.Reveal(), store.Options{Keys: store.Keys{DataKey: dataKey}, Logger: opts.Logger, Now: opts.Now})
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}

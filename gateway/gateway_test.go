@@ -308,3 +308,34 @@ func TestReceiptsRecorded(t *testing.T) {
 		})
 	}
 }
+
+// A gateway on a shifted clock (as crash tests across processes use to
+// pass 24-hour locks in seconds) still answers: the store stamps rows with
+// the gateway's clock, so the outbox agrees on what is due.
+func TestShiftedClockStillAnswers(t *testing.T) {
+	sim, err := smsc.Listen(smsc.Config{RetryInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	cfg := testConfig(t, t.TempDir(), sim.Addr(), 10)
+	for _, shift := range []time.Duration{48 * time.Hour, -48 * time.Hour} {
+		gw, err := gateway.New(context.Background(), gateway.Options{Config: cfg, Now: func() time.Time { return time.Now().Add(shift) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Three texts at once from one phone: the later replies queue
+		// behind the first and are claimed when due.
+		phone := fmt.Sprintf("+86138%08d", int(shift.Hours())+100)
+		for _, text := range []string{"HELP", "xyzzy", "帮助"} {
+			sim.Inject(smsc.MO{From: phone, To: "3030", Text: text})
+		}
+		_, err = sim.WaitReceived(ctxT(t), phone, 3)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		gw.Close(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("clock shifted %v: %v", shift, err)
+		}
+	}
+}

@@ -17,7 +17,7 @@ func (db *DB) AddPart(ctx context.Context, pk string, seq, total int, payload []
 	err := db.Step(ctx, func(tx *Tx) error {
 		sealed := db.keys.sealBytes(payload, []byte(fmt.Sprintf("%s#%d", pk, seq)))
 		if _, err := tx.q.ExecContext(ctx, tx.rebind(`INSERT INTO msg_parts (part_key, seq, total, payload, created_at) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (part_key, seq) DO NOTHING`), pk, seq, total, sealed, time.Now().UnixMicro()); err != nil {
+			ON CONFLICT (part_key, seq) DO NOTHING`), pk, seq, total, sealed, db.now().UnixMicro()); err != nil {
 			return fmt.Errorf("store: keeping message part: %w", err)
 		}
 		var rows []struct {

@@ -36,6 +36,10 @@ type Options struct {
 	MaxBatch int
 	// Logger receives migration and janitor messages.
 	Logger *slog.Logger
+	// Now is the clock of the rows' timestamps (queued, due, received);
+	// default time.Now. The gateway passes its own, so that a test clock
+	// and the outbox agree on what is due.
+	Now func() time.Time
 }
 
 // DB is an open store. Its methods are safe for concurrent use.
@@ -47,6 +51,7 @@ type DB struct {
 	writer *writer       // SQLite only
 	ckpt   *checkpointer // SQLite only
 	log    *slog.Logger
+	now    func() time.Time
 
 	outboxSignal chan struct{}
 	onQueued     atomic.Pointer[queuedHandler]
@@ -74,11 +79,14 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	keys, err := newKeyring(opts.Keys)
 	if err != nil {
 		return nil, err
 	}
-	db := &DB{keys: keys, log: opts.Logger, outboxSignal: make(chan struct{}, 1)}
+	db := &DB{keys: keys, log: opts.Logger, now: opts.Now, outboxSignal: make(chan struct{}, 1)}
 	switch {
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		db.d = postgresDialect

@@ -87,7 +87,7 @@ func (tx *Tx) QueueSMS(ctx context.Context, sms flows.OutSMS) error {
 	if sms.Sensitive {
 		body, sealed = "", tx.db.keys.sealBytes([]byte(sms.Text), []byte(sms.To))
 	}
-	now := time.Now()
+	now := tx.db.now()
 	at := now.UnixMicro()
 	owner, leaseUntil, fast := "", int64(0), false
 	if o := tx.db.onQueued.Load(); o != nil {
