@@ -17,16 +17,17 @@ import (
 
 // Outbox sending policy.
 const (
-	leaseFor    = time.Minute // PostgreSQL lease of a claimed MT
+	leaseFor    = time.Minute // the database lease of a claimed or handed-over MT
 	pollEvery   = 200 * time.Millisecond
 	sendTimeout = 30 * time.Second // one attempt: bind wait, throttling, window, answer
 	maxAttempts = 12               // then the MT fails
 	retryCap    = 5 * time.Minute
 )
 
-// dispatcher sends the MT outbox: it claims due MTs (each phone's oldest
-// first, so a phone's MTs keep their order), sends each on its bind, and
-// records the outcome in a step. It sends at least once: an MT whose
+// dispatcher sends the MT outbox: MTs handed over as their step commits
+// (a phone's only queued MT), and due MTs it claims (each phone's oldest
+// first, so a phone's MTs keep their order); it sends each on its bind
+// and records the outcomes, many per step. It sends at least once: an MT whose
 // submit outcome is unknown is sent again, because a reply lost is worse
 // than a reply twice.
 type dispatcher struct {
@@ -35,7 +36,7 @@ type dispatcher struct {
 	slots chan struct{}
 
 	mu   sync.Mutex
-	held map[int64]bool // in-memory lease (SQLite) and in-flight set
+	held map[int64]bool // MTs being sent by this process (skipped by claims)
 	wake chan struct{}
 
 	sends    sync.WaitGroup
