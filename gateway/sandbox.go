@@ -15,7 +15,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -108,12 +107,6 @@ func StartSandbox(ctx context.Context, opts SandboxOptions) (*Sandbox, error) {
 	if opts.HTTPListen != "" {
 		cfg.HTTP.Listen = opts.HTTPListen
 	}
-	dir := opts.Dir
-	cfg.Database = config.SecretURL(sqliteInDir(dir, cfg.Database.Reveal()))
-	cfg.Keys.DataKeyFile = inDir(dir, cfg.Keys.DataKeyFile)
-	cfg.Keys.PepperFile = inDir(dir, cfg.Keys.PepperFile)
-	cfg.Admin.TokenFile = inDir(dir, cfg.Admin.TokenFile)
-	cfg.USSDHTTP.TokenFile = inDir(dir, cfg.USSDHTTP.TokenFile)
 	if !cfg.HasBank() {
 		cfg.Bank = config.DefaultBank()
 		cfg.Bank.Kind = config.BankSim
@@ -121,7 +114,7 @@ func StartSandbox(ctx context.Context, opts SandboxOptions) (*Sandbox, error) {
 	if cfg.Bank.SecretFile == "" {
 		cfg.Bank.SecretFile = "bank.secret"
 	}
-	cfg.Bank.SecretFile = inDir(dir, cfg.Bank.SecretFile)
+	cfg.ResolvePaths(opts.Dir) // the database, keys, tokens and bank secret live in Dir
 	if len(cfg.SMSC) > 0 {
 		opts.Logger.Warn("sandbox: ignoring the configured smsc binds; the sandbox binds to its own simulator", "binds", len(cfg.SMSC))
 	}
@@ -142,7 +135,7 @@ func StartSandbox(ctx context.Context, opts SandboxOptions) (*Sandbox, error) {
 	if err := checkFree(cfg.HTTP.Listen); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("sandbox directory: %w", err)
 	}
 	for _, k := range []struct{ key, path string }{
@@ -240,29 +233,6 @@ func closeBank(s *banksim.Server) error {
 		return nil
 	}
 	return s.Close()
-}
-
-// inDir makes a relative path relative to dir.
-func inDir(dir, p string) string {
-	if p == "" || filepath.IsAbs(p) {
-		return p
-	}
-	return filepath.Join(dir, p)
-}
-
-// sqliteInDir puts the file of a relative sqlite: database in dir and
-// leaves any other database alone.
-func sqliteInDir(dir, db string) string {
-	rest, ok := strings.CutPrefix(db, "sqlite:")
-	if !ok {
-		return db
-	}
-	path, query, hasQuery := strings.Cut(rest, "?")
-	path = inDir(dir, path)
-	if hasQuery {
-		return "sqlite:" + path + "?" + query
-	}
-	return "sqlite:" + path
 }
 
 // checkFree reports an HTTP address that cannot be listened on, before

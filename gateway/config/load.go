@@ -96,8 +96,7 @@ func Load(path string, getenv func(string) string) (Config, error) {
 		if err != nil {
 			return Config{}, fmt.Errorf("finding the config's directory: %w", err)
 		}
-		resolvePaths(reflect.ValueOf(&c).Elem(), dir)
-		c.Database = SecretURL(resolveDatabase(c.Database.Reveal(), dir))
+		c.ResolvePaths(dir)
 	}
 	return c, nil
 }
@@ -363,6 +362,15 @@ func newItem(t reflect.Type) reflect.Value {
 		p.Elem().Set(reflect.ValueOf(DefaultBank()))
 	}
 	return p
+}
+
+// ResolvePaths makes every relative file path of c (the fields tagged
+// config:"path", and a sqlite: database's file) relative to dir, as Load
+// does with the config file's directory. In-memory databases and SQLite
+// file: URIs are left alone.
+func (c *Config) ResolvePaths(dir string) {
+	resolvePaths(reflect.ValueOf(c).Elem(), dir)
+	c.Database = SecretURL(resolveDatabase(c.Database.Reveal(), dir))
 }
 
 // resolvePaths makes the relative paths in the fields tagged
