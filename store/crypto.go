@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"hash"
 	"sync"
+
+	"github.com/paygate/paygate/flows"
 )
 
 // Keys are the secrets the store needs. DataKey (keys.data_key_file) is
@@ -24,6 +26,7 @@ type keyring struct {
 	seal        cipher.AEAD
 	fingerprint []byte
 	macs        sync.Pool // of HMAC-SHA256 keyed with fingerprint
+	account     []byte    // HMAC key of account fingerprints
 }
 
 func newKeyring(k Keys) (*keyring, error) {
@@ -38,6 +41,12 @@ func newKeyring(k Keys) (*keyring, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Account fingerprints have a key of their own: they live as long as
+	// the link, and must never compare equal to an inbox fingerprint.
+	accountKey, err := hkdf.Key(sha256.New, k.DataKey[:], nil, "paygate account fingerprint v1", 32)
+	if err != nil {
+		return nil, err
+	}
 	block, err := aes.NewCipher(sealKey)
 	if err != nil {
 		return nil, err
@@ -46,7 +55,7 @@ func newKeyring(k Keys) (*keyring, error) {
 	if err != nil {
 		return nil, err
 	}
-	kr := &keyring{seal: aead, fingerprint: fpKey}
+	kr := &keyring{seal: aead, fingerprint: fpKey, account: accountKey}
 	kr.macs.New = func() any { return hmac.New(sha256.New, kr.fingerprint) }
 	return kr, nil
 }
@@ -80,4 +89,16 @@ func (k *keyring) Fingerprint(identity []byte) []byte {
 	sum := m.Sum(nil)
 	k.macs.Put(m)
 	return sum
+}
+
+// accountFingerprint returns the keyed HMAC-SHA256 of a bank account
+// (bank code and number): equal for the same account linked again, so a
+// unique index can refuse it, and useless without the data key to anyone
+// trying to guess numbers. Linking is rare: a fresh HMAC is cheap enough.
+func (k *keyring) accountFingerprint(bank string, number flows.AccountNumber) []byte {
+	m := hmac.New(sha256.New, k.account)
+	m.Write([]byte(bank))
+	m.Write([]byte{0})
+	m.Write([]byte(number.Reveal()))
+	return m.Sum(nil)
 }

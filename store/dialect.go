@@ -18,6 +18,11 @@ type dialect struct {
 	// LOCKED on PostgreSQL; nothing on SQLite, whose single writer
 	// serializes claims.
 	lockSkip string
+	// lockRow is appended to a SELECT that reads a row the step will
+	// write back: FOR UPDATE on PostgreSQL, so that two instances run the
+	// steps of one phone one after the other; nothing on SQLite, whose
+	// single writer already does.
+	lockRow string
 }
 
 var (
@@ -29,6 +34,7 @@ var (
 		name:     "pgx",
 		types:    map[string]string{"{{id}}": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "{{bytes}}": "BYTEA"},
 		lockSkip: " FOR UPDATE SKIP LOCKED",
+		lockRow:  " FOR UPDATE",
 	}
 )
 
@@ -49,6 +55,20 @@ func (d dialect) retryable(err error) bool {
 	var se sqlite3.Error
 	if errors.As(err, &se) {
 		return se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked
+	}
+	return false
+}
+
+// duplicate reports whether a statement failed on a UNIQUE or PRIMARY
+// KEY constraint.
+func (d dialect) duplicate(err error) bool {
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		return pg.Code == "23505" // unique_violation
+	}
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		return se.ExtendedCode == sqlite3.ErrConstraintUnique || se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey
 	}
 	return false
 }

@@ -28,6 +28,12 @@ var migrations embed.FS
 // caller should answer "try again later" (ESME_RX_T_APPN, HTTP 503).
 var ErrUnavailable = errors.New("store: unavailable")
 
+// ErrDuplicate wraps a write refused because the row exists already: an
+// account linked to the phone once more (Tx.SaveAccount), a bank request
+// id queued twice (Tx.QueueBank). The step's transaction stays usable, so
+// the flow can answer it.
+var ErrDuplicate = errors.New("store: duplicate")
+
 // Options configure Open. Zero values mean the documented default.
 type Options struct {
 	Keys Keys
@@ -54,6 +60,7 @@ type DB struct {
 	now    func() time.Time
 
 	outboxSignal chan struct{}
+	bankSignal   chan struct{}
 	onQueued     atomic.Pointer[queuedHandler]
 	steps        atomic.Int64
 	commits      atomic.Int64
@@ -86,7 +93,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	db := &DB{keys: keys, log: opts.Logger, now: opts.Now, outboxSignal: make(chan struct{}, 1)}
+	db := &DB{keys: keys, log: opts.Logger, now: opts.Now, outboxSignal: make(chan struct{}, 1), bankSignal: make(chan struct{}, 1)}
 	switch {
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		db.d = postgresDialect

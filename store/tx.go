@@ -1,7 +1,9 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 
@@ -15,8 +17,9 @@ type Tx struct {
 	db *DB
 	q  queryer
 
-	queuedMT bool // an MT waits in the queue: signal the dispatcher
-	fastMTs  []MT // MTs leased at insert: hand them to the dispatcher
+	queuedMT   bool // an MT waits in the queue: signal the dispatcher
+	queuedBank bool // a bank request waits in the queue: signal its dispatcher
+	fastMTs    []MT // MTs leased at insert: hand them to the dispatcher
 }
 
 var _ flows.Tx = (*Tx)(nil)
@@ -34,16 +37,30 @@ func (tx *Tx) committed() {
 		default:
 		}
 	}
+	if tx.queuedBank {
+		select {
+		case tx.db.bankSignal <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // insertID runs an INSERT and returns the new row's id: on SQLite by
 // sqlite3_last_insert_rowid (an exec, much cheaper in go-sqlite3 than a
-// query), on PostgreSQL by RETURNING id.
+// query), on PostgreSQL by RETURNING id. An INSERT that inserted nothing
+// (ON CONFLICT DO NOTHING) returns sql.ErrNoRows on both.
 func (tx *Tx) insertID(ctx context.Context, q string, args ...any) (int64, error) {
 	if tx.db.writer != nil {
 		res, err := tx.q.ExecContext(ctx, q, args...)
 		if err != nil {
 			return 0, err
+		}
+		// The last rowid is the connection's, not the statement's: it is
+		// another row's when this statement inserted none.
+		if n, err := res.RowsAffected(); err != nil {
+			return 0, err
+		} else if n == 0 {
+			return 0, sql.ErrNoRows
 		}
 		return res.LastInsertId()
 	}
@@ -52,28 +69,87 @@ func (tx *Tx) insertID(ctx context.Context, q string, args ...any) (int64, error
 	return id, err
 }
 
-// Subscriber implements flows.Tx.
+// subscriberColumns are read by Subscriber, in its Scan's order.
+const subscriberColumns = `lang, created_at, pin_hash, stopped, state`
+
+// Subscriber implements flows.Tx: one row, its state opened and decoded.
+// On PostgreSQL the row stays locked until the step ends, so that steps
+// of one phone on several instances run one after the other (SQLite's
+// one writer runs every step that way). A state that cannot be opened or
+// decoded is an error, never a fresh start: it holds the lockout.
 func (tx *Tx) Subscriber(ctx context.Context, phone flows.MSISDN) (flows.Subscriber, error) {
-	var lang string
-	var created int64
-	err := tx.q.QueryRowxContext(ctx, tx.rebind(`SELECT lang, created_at FROM subscribers WHERE phone = ?`), string(phone)).Scan(&lang, &created)
+	var (
+		lang, pin string
+		created   int64
+		stopped   int64
+		state     []byte
+	)
+	err := tx.q.QueryRowxContext(ctx, tx.rebind(`SELECT `+subscriberColumns+` FROM subscribers WHERE phone = ?`+tx.db.d.lockRow), string(phone)).
+		Scan(&lang, &created, &pin, &stopped, &state)
 	if isNoRows(err) {
 		return flows.Subscriber{}, flows.ErrNotFound
 	}
 	if err != nil {
 		return flows.Subscriber{}, fmt.Errorf("store: reading subscriber: %w", err)
 	}
-	return flows.Subscriber{Phone: phone, Lang: flows.Lang(lang), Created: time.UnixMicro(created)}, nil
+	s := flows.Subscriber{Phone: phone, Lang: flows.Lang(lang), Created: time.UnixMicro(created), PIN: flows.PINHash(pin), Stopped: stopped != 0}
+	if len(state) > 0 {
+		if state, err = tx.db.keys.openBytes(state, stateAD(phone)); err != nil {
+			return flows.Subscriber{}, fmt.Errorf("store: reading subscriber: %w", err)
+		}
+	}
+	if err := flows.UnmarshalState(state, &s); err != nil {
+		return flows.Subscriber{}, fmt.Errorf("store: reading subscriber: %w", err)
+	}
+	return s, nil
 }
 
-// SaveSubscriber implements flows.Tx.
+// zeroState is the encoding of a subscriber with nothing in its state
+// (most phones: they asked for HELP). It is stored as NULL, which costs
+// no sealing and no bytes.
+var zeroState, _ = flows.MarshalState(flows.Subscriber{})
+
+// stateAD is the additional data a subscriber's state is sealed with: it
+// binds the state to its phone and, unlike an account number's (the bare
+// phone), to the state column.
+func stateAD(phone flows.MSISDN) []byte { return []byte("state\x00" + string(phone)) }
+
+// SaveSubscriber implements flows.Tx: one upsert of every column (the
+// creation time only on insert). The state is sealed unless it is zero;
+// the lockout columns mirror it for operators.
 func (tx *Tx) SaveSubscriber(ctx context.Context, s flows.Subscriber) error {
-	_, err := tx.q.ExecContext(ctx, tx.rebind(`INSERT INTO subscribers (phone, lang, created_at) VALUES (?, ?, ?)
-		ON CONFLICT (phone) DO UPDATE SET lang = excluded.lang`), string(s.Phone), string(s.Lang), s.Created.UnixMicro())
+	b, err := flows.MarshalState(s)
+	if err != nil {
+		return fmt.Errorf("store: saving subscriber: %w", err)
+	}
+	var state []byte
+	if !bytes.Equal(b, zeroState) {
+		state = tx.db.keys.sealBytes(b, stateAD(s.Phone))
+	}
+	var lockedUntil int64
+	if !s.Lock.Until.IsZero() {
+		lockedUntil = s.Lock.Until.UnixMicro()
+	}
+	_, err = tx.q.ExecContext(ctx, tx.rebind(`INSERT INTO subscribers
+		(phone, lang, created_at, pin_hash, stopped, failures, locked_until, operator_locked, state)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (phone) DO UPDATE SET lang = excluded.lang, pin_hash = excluded.pin_hash, stopped = excluded.stopped,
+		failures = excluded.failures, locked_until = excluded.locked_until, operator_locked = excluded.operator_locked,
+		state = excluded.state`),
+		string(s.Phone), string(s.Lang), s.Created.UnixMicro(), s.PIN.Reveal(), boolInt(s.Stopped),
+		s.Lock.Failures, lockedUntil, boolInt(s.Lock.Operator), state)
 	if err != nil {
 		return fmt.Errorf("store: saving subscriber: %w", err)
 	}
 	return nil
+}
+
+// boolInt is a flag as the INTEGER columns hold it.
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // QueueSMS implements flows.Tx: the SMS goes in the MT outbox, its text
