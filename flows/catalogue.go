@@ -39,9 +39,7 @@ const (
 	KeyUnknownBareNumber Key = "unknown.bare_number" // digits alone that are not a 6-digit code
 	KeyLangSet           Key = "lang.set"            // LANG done, in the new language
 	KeyAccountNone       Key = "account.none"        // a money or account command from a phone with no account
-	KeyLinkUnavailable   Key = "link.unavailable"    // LINK before the bank connector exists
-	KeyMoneyUntrusted    Key = "money.untrusted"     // SEND or PAY from an untrusted bind
-	KeyStopNothing       Key = "stop.nothing"        // STOP from a phone with no account
+	KeyMoneyUntrusted    Key = "money.untrusted"     // a payment or account command from an untrusted bind
 	KeyCancelNothing     Key = "cancel.nothing"      // CANCEL with nothing pending
 	KeyResendNothing     Key = "resend.nothing"      // RESEND with no code pending
 	KeyAnswerNothing     Key = "answer.nothing"      // OK <PIN> or a code with nothing pending
@@ -59,7 +57,7 @@ func UsageKey(kw Keyword) Key { return Key("usage." + strings.ToLower(string(kw)
 func ReasonKey(r Reason) Key { return Key("reason." + string(r)) }
 
 // catalogue is every set of texts, merged.
-var catalogue = mergeTexts(coreTexts, helpTexts, usageTexts, reasonTexts)
+var catalogue = mergeTexts(coreTexts, helpTexts, usageTexts, reasonTexts, authTexts)
 
 func mergeTexts(sets ...map[Key]Entry) map[Key]Entry {
 	all := map[Key]Entry{}
@@ -180,17 +178,9 @@ var coreTexts = map[Key]Entry{
 		EN: "This phone has no linked bank account yet. Link one first: LINK <bank> <account>. Send HELP LINK to learn more.",
 		ZH: "本手机尚未绑定银行账户。请先绑定：绑定 <银行代码> <账号>。发送 帮助 绑定 了解详情。",
 	},
-	KeyLinkUnavailable: {
-		EN: "Linking a bank account is not available on this service yet. Nothing was done. Please try again later.",
-		ZH: "本服务暂未开通银行账户绑定，未执行任何操作，请稍后再试。",
-	},
 	KeyMoneyUntrusted: {
-		EN: "Payments cannot be made through the network this message came by. Nothing was done.",
-		ZH: "经此网络发来的短信不能用于付款，未执行任何操作。",
-	},
-	KeyStopNothing: {
-		EN: "This phone has no linked bank account, so there are no payments to stop. Nothing was changed.",
-		ZH: "本手机未绑定银行账户，没有可停止的付款，未作任何更改。",
+		EN: "Payments and account changes cannot be made through the network this message came by. Nothing was done.",
+		ZH: "经此网络发来的短信不能用于付款或更改账户，未执行任何操作。",
 	},
 	KeyCancelNothing: {
 		EN: "There is nothing to cancel.",

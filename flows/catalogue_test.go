@@ -17,7 +17,12 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 
 // sampleVars fill every placeholder for measuring texts: the widest
 // values they take.
-var sampleVars = Vars{"pin_length": "6"}
+var sampleVars = Vars{
+	"pin_length": "6", "account": "ABCDEFGHIJK ****0001", "holder": "Z******** S***** W******",
+	"until": "2026-11-22 09:30 CST", "time": "2026-11-22 09:30 CST", "what": "UNLINK of ABCDEFGHIJK ****0001",
+	"n": "5", "count": "5", "code": "123456",
+	"list": "1 ABCDEFGHIJK ****0001 (default); 2 ABCDEFGHIJK ****0002; 3 ABCDEFGHIJK ****0003",
+}
 
 // gsm7Basic and gsm7Ext are the GSM 03.38 default alphabet and its
 // extension table (2 septets each).
@@ -165,7 +170,7 @@ func TestCatalogueTexts(t *testing.T) {
 		}
 	}
 	// The short answers fit one SMS.
-	for _, k := range []Key{KeyUnknown, KeyUnknownEmpty, KeyUnknownBareNumber, KeyLangSet, KeyAccountNone, KeyLinkUnavailable, KeyMoneyUntrusted} {
+	for _, k := range []Key{KeyUnknown, KeyUnknownEmpty, KeyUnknownBareNumber, KeyLangSet, KeyAccountNone, KeyMoneyUntrusted, KeyAuthFailed} {
 		for _, lang := range []Lang{English, Chinese} {
 			if _, units, parts := smsParts(Text(lang, k, sampleVars)); parts != 1 {
 				t.Errorf("%s %s: %d characters, %d SMS; keep it to one", k, lang, units, parts)

@@ -1,24 +1,82 @@
 package flows
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 )
 
-// fakeTx is a Tx over maps, with failures to inject.
+// fakeTx is a Tx over maps, with failures to inject. It keeps what a
+// store keeps: subscribers (state round-tripped through MarshalState, as
+// the store does), accounts with ids, the bank outbox.
 type fakeTx struct {
-	subs  map[MSISDN]Subscriber
-	sent  []OutSMS
-	saves int
+	subs     map[MSISDN]Subscriber
+	accounts map[MSISDN][]Account
+	sent     []OutSMS
+	bank     []BankRequest
+	saves    int
+	lastID   int64
 
 	failLoad, failSave, failQueue error
 }
 
-func newFakeTx() *fakeTx { return &fakeTx{subs: map[MSISDN]Subscriber{}} }
+func newFakeTx() *fakeTx {
+	return &fakeTx{subs: map[MSISDN]Subscriber{}, accounts: map[MSISDN][]Account{}}
+}
+
+func (f *fakeTx) Accounts(_ context.Context, phone MSISDN) ([]Account, error) {
+	if f.failLoad != nil {
+		return nil, f.failLoad
+	}
+	return append([]Account(nil), f.accounts[phone]...), nil
+}
+
+func (f *fakeTx) SaveAccount(_ context.Context, phone MSISDN, a *Account) error {
+	if f.failSave != nil {
+		return f.failSave
+	}
+	if a.ID == 0 {
+		f.lastID++
+		a.ID = f.lastID
+		f.accounts[phone] = append(f.accounts[phone], *a)
+		return nil
+	}
+	for i, b := range f.accounts[phone] {
+		if b.ID == a.ID {
+			f.accounts[phone][i].Default, f.accounts[phone][i].Holder = a.Default, a.Holder
+			return nil
+		}
+	}
+	return fmt.Errorf("fake: no account %d", a.ID)
+}
+
+func (f *fakeTx) DeleteAccount(_ context.Context, phone MSISDN, id int64) error {
+	if f.failSave != nil {
+		return f.failSave
+	}
+	as := f.accounts[phone]
+	for i, b := range as {
+		if b.ID == id {
+			f.accounts[phone] = append(as[:i:i], as[i+1:]...)
+			return nil
+		}
+	}
+	return fmt.Errorf("fake: no account %d", id)
+}
+
+func (f *fakeTx) QueueBank(_ context.Context, r BankRequest) error {
+	if f.failQueue != nil {
+		return f.failQueue
+	}
+	f.bank = append(f.bank, r)
+	return nil
+}
 
 func (f *fakeTx) Subscriber(_ context.Context, phone MSISDN) (Subscriber, error) {
 	if f.failLoad != nil {
@@ -27,6 +85,15 @@ func (f *fakeTx) Subscriber(_ context.Context, phone MSISDN) (Subscriber, error)
 	s, ok := f.subs[phone]
 	if !ok {
 		return Subscriber{}, fmt.Errorf("fake: subscriber %s: %w", phone.Masked(), ErrNotFound)
+	}
+	// What the store does: the state goes through its encoding, so a
+	// step never shares pointers with the stored record.
+	b, err := MarshalState(s)
+	if err != nil {
+		return Subscriber{}, err
+	}
+	if err := UnmarshalState(b, &s); err != nil {
+		return Subscriber{}, err
 	}
 	return s, nil
 }
@@ -55,8 +122,68 @@ const (
 
 var t0 = time.Date(2026, 11, 21, 9, 30, 0, 0, time.UTC)
 
+// testArgon2 are cheap parameters for tests: the flows do not depend on
+// the cost.
+var testArgon2 = Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1, KeyLen: 32}
+
+// newTestEngine returns an engine with cfg's fields and test keys.
+func newTestEngine(t testing.TB, cfg EngineConfig) *Engine {
+	t.Helper()
+	pepper := bytes.Repeat([]byte{7}, PepperSize)
+	if cfg.PINs == nil {
+		h, err := NewPINHasher(pepper, testArgon2, rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.PINs = h
+	}
+	if cfg.Codes == nil {
+		c, err := NewCodes(bytes.Repeat([]byte{9}, 32), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Codes = c
+	}
+	if cfg.ShortCode == "" {
+		cfg.ShortCode = shortCode
+	}
+	if cfg.Country == "" {
+		cfg.Country = "86"
+	}
+	e, err := NewEngine(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+var sharedEngine *Engine
+
 func testEngine() *Engine {
-	return NewEngine(EngineConfig{DefaultLang: English, ShortCode: shortCode, Country: "86"})
+	if sharedEngine == nil {
+		sharedEngine = newTestEngine(&testing.T{}, EngineConfig{DefaultLang: English})
+	}
+	return sharedEngine
+}
+
+// run runs one text through e, with its PIN work if it asks for some,
+// and returns what it queued.
+func run(t testing.TB, e *Engine, tx *fakeTx, in InboundSMS) []OutSMS {
+	t.Helper()
+	before := len(tx.sent)
+	w, err := e.HandleSMS(context.Background(), tx, in)
+	if err != nil {
+		t.Fatalf("HandleSMS(%q): %v", Redact(in.Text), err)
+	}
+	if w != nil {
+		if len(tx.sent) != before {
+			t.Fatalf("HandleSMS(%q) asked for PIN work and replied", Redact(in.Text))
+		}
+		if err := e.ResumeSMS(context.Background(), tx, in, w, e.CheckPIN(w)); err != nil {
+			t.Fatalf("ResumeSMS(%q): %v", Redact(in.Text), err)
+		}
+	}
+	return tx.sent[before:]
 }
 
 func inbound(text string, trusted bool) InboundSMS {
@@ -66,14 +193,11 @@ func inbound(text string, trusted bool) InboundSMS {
 // handle runs one text through e and returns the one reply.
 func handle(t *testing.T, e *Engine, tx *fakeTx, in InboundSMS) OutSMS {
 	t.Helper()
-	before := len(tx.sent)
-	if err := e.HandleSMS(context.Background(), tx, in); err != nil {
-		t.Fatalf("HandleSMS(%q): %v", Redact(in.Text), err)
-	}
-	if n := len(tx.sent) - before; n != 1 {
+	out := run(t, e, tx, in)
+	if n := len(out); n != 1 {
 		t.Fatalf("HandleSMS(%q) queued %d SMS, want exactly 1", Redact(in.Text), n)
 	}
-	sms := tx.sent[len(tx.sent)-1]
+	sms := out[0]
 	if sms.To != in.From || sms.From != shortCode || sms.Bind != in.Bind || sms.Sensitive {
 		t.Errorf("reply envelope %+v: want To %s, From %s, Bind %s, not sensitive", sms, in.From, shortCode, in.Bind)
 	}
@@ -117,7 +241,7 @@ func TestHandleSMS(t *testing.T) {
 		{"pay untrusted", "付款 SHOP01 250", true, "", KeyMoneyUntrusted},
 		{"pay zero", "PAY SHOP01 0", false, "", ""},
 		{"bal", "BAL", false, "", KeyAccountNone},
-		{"bal untrusted", "BAL", true, "", KeyAccountNone},
+		{"bal untrusted", "BAL", true, "", KeyMoneyUntrusted},
 		{"bal with pin", "BAL 482915", false, "", ""},
 		{"mini chinese", "明细", false, "", KeyAccountNone},
 		{"accounts", "ACCOUNTS", false, "", KeyAccountNone},
@@ -128,8 +252,9 @@ func TestHandleSMS(t *testing.T) {
 		{"pin mismatch", "PIN 482915 482916", false, "", ""},
 		{"pin mismatch chinese", "密码 482915 482916", false, "", ""},
 		{"resetpin", "RESETPIN", false, "", KeyAccountNone},
-		{"link", "LINK PGB 6222029988776655", false, "", KeyLinkUnavailable},
-		{"link chinese", "绑定 PGB 6222029988776655", false, "", KeyLinkUnavailable},
+		{"link", "LINK PGB 6222029988776655", false, "", KeyLinkChecking},
+		{"link chinese", "绑定 PGB 6222029988776655", false, "", KeyLinkChecking},
+		{"link untrusted", "LINK PGB 6222029988776655", true, "", KeyMoneyUntrusted},
 		{"link missing account", "LINK PGB", false, "", ""},
 		{"ok", "OK 482915", false, "", KeyAnswerNothing},
 		{"ok short", "OK 48", false, "", ""},
@@ -137,8 +262,10 @@ func TestHandleSMS(t *testing.T) {
 		{"cancel", "CANCEL", false, "", KeyCancelNothing},
 		{"resend", "重发", false, "", KeyResendNothing},
 		{"status", "STATUS T7K2QXM4", false, "", KeyStatusNotFound},
-		{"stop", "STOP", false, "", KeyStopNothing},
-		{"stop chinese untrusted", "停用", true, "", KeyStopNothing},
+		{"stop", "STOP", false, "", KeyStopped},
+		{"stop chinese untrusted", "停用", true, "", KeyMoneyUntrusted},
+		{"ok untrusted", "OK 482915", true, "", KeyMoneyUntrusted},
+		{"accounts untrusted", "ACCOUNTS", true, "", KeyAccountNone},
 		{"lang zh", "LANG ZH", false, "", KeyLangSet},
 		{"lang en from chinese phone", "语言 EN", false, Chinese, KeyLangSet},
 		{"lang bad", "LANG FR", false, "", ""},
@@ -153,7 +280,8 @@ func TestHandleSMS(t *testing.T) {
 			}
 			sms := handle(t, testEngine(), tx, inbound(tt.text, !tt.untrusted))
 			if tt.wantKey != "" {
-				en, zh := Text(English, tt.wantKey, sampleVars), Text(Chinese, tt.wantKey, sampleVars)
+				v := Vars{"pin_length": "6", "account": "PGB ****6655"}
+				en, zh := Text(English, tt.wantKey, v), Text(Chinese, tt.wantKey, v)
 				if sms.Text != en && sms.Text != zh {
 					t.Errorf("reply %q is not %s", sms.Text, tt.wantKey)
 				}
@@ -224,7 +352,7 @@ func TestHandleSMSDefaultLang(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := NewEngine(EngineConfig{DefaultLang: tt.def, ShortCode: shortCode, Country: "86"})
+			e := newTestEngine(t, EngineConfig{DefaultLang: tt.def})
 			if sms := handle(t, e, newFakeTx(), inbound(tt.text, true)); sms.Text != tt.want {
 				t.Errorf("reply %q, want %q", sms.Text, tt.want)
 			}
@@ -233,7 +361,7 @@ func TestHandleSMSDefaultLang(t *testing.T) {
 }
 
 func TestHandleSMSPINLength(t *testing.T) {
-	e := NewEngine(EngineConfig{ShortCode: shortCode, Country: "86", PINLength: 4})
+	e := newTestEngine(t, EngineConfig{PINLength: 4})
 	sms := handle(t, e, newFakeTx(), inbound("OK 1", true))
 	if !strings.HasPrefix(sms.Text, "A PIN is 4 digits.") {
 		t.Errorf("reply %q does not quote pin_length", sms.Text)
@@ -248,7 +376,7 @@ func TestHandleSMSKnownPhone(t *testing.T) {
 	tx.subs[phone] = known
 	handle(t, testEngine(), tx, inbound("BAL", true))
 	handle(t, testEngine(), tx, inbound("LANG EN", true))
-	if tx.saves != 0 || tx.subs[phone] != known {
+	if tx.saves != 0 || !reflect.DeepEqual(tx.subs[phone], known) {
 		t.Errorf("%d saves, subscriber %+v; want it untouched", tx.saves, tx.subs[phone])
 	}
 }
@@ -275,7 +403,7 @@ func TestHandleSMSTxErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tx := newFakeTx()
 			tt.setup(tx)
-			err := testEngine().HandleSMS(context.Background(), tx, inbound(tt.text, true))
+			_, err := testEngine().HandleSMS(context.Background(), tx, inbound(tt.text, true))
 			if !errors.Is(err, boom) {
 				t.Fatalf("HandleSMS = %v, want it to wrap %v", err, boom)
 			}

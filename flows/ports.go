@@ -21,17 +21,49 @@ type Tx interface {
 	// QueueSMS puts an SMS in the MT outbox; it is sent after commit,
 	// in order with the phone's other SMS.
 	QueueSMS(ctx context.Context, sms OutSMS) error
+
+	// Accounts returns the bank accounts linked to a phone, in the order
+	// they were linked (oldest first); none is not an error.
+	Accounts(ctx context.Context, phone MSISDN) ([]Account, error)
+	// SaveAccount links a (with a.ID 0: its new id is set) or updates
+	// its Default and Holder. The number is stored encrypted.
+	SaveAccount(ctx context.Context, phone MSISDN, a *Account) error
+	// DeleteAccount unlinks the account with id from phone.
+	DeleteAccount(ctx context.Context, phone MSISDN, id int64) error
+	// QueueBank puts a request in the bank outbox; it is sent after
+	// commit and its answer comes back as a BankResult.
+	QueueBank(ctx context.Context, r BankRequest) error
 }
 
 // Clock tells the time; flows never call time.Now themselves.
 type Clock func() time.Time
 
-// Subscriber is what the gateway knows of a phone.
+// Subscriber is what the gateway knows of a phone. Its linked accounts
+// are read apart (Tx.Accounts): most commands do not need them.
 type Subscriber struct {
 	Phone MSISDN
 	Lang  Lang // reply language; "" means the default
 	// Created is when the phone first wrote to the gateway.
 	Created time.Time
+	// PIN is the stored PIN; "" until one is set.
+	PIN PINHash
+	// Lock is the lockout state shared by PIN and code (SPEC §5.5).
+	Lock Lock
+	// Codes is the rate of one-time codes sent to the phone.
+	Codes CodeBudget
+	// Stopped: the user sent STOP; payments are refused until an
+	// operator unblocks the phone.
+	Stopped bool
+	// Pending is the one pending prompt, nil when there is none.
+	Pending *Pending
+	// Last is the latest operation whose code was accepted, kept so
+	// that the same code presented again gets its status (SPEC §5.5).
+	Last *Pending
+	// Noticed is when the phone was last told that an attempt was
+	// refused unchecked (locked, or a PIN check already in flight):
+	// such notices go at most once per NoticeEvery, so a flood of
+	// guesses does not become a flood of SMS to the phone's owner.
+	Noticed time.Time
 }
 
 // OutSMS is an SMS for the MT outbox.
