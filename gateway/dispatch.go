@@ -270,7 +270,7 @@ func (d *dispatcher) send(m store.MT) {
 		d.record(ctx, m, func(tx *store.Tx) error { return tx.MTFailed(ctx, m.ID, err.Error(), now) }, b.cfg.Name, "failed")
 	default:
 		// Temporary, unknown outcome, or no bind in time: again later.
-		next := now.Add(retryDelay(m.Attempts))
+		next := now.Add(retryDelay(m.Attempts, retryCap))
 		d.record(ctx, m, func(tx *store.Tx) error { return tx.MTRetry(ctx, m.ID, next, err.Error()) }, b.cfg.Name, "retry")
 	}
 }
@@ -358,11 +358,11 @@ func (d *dispatcher) applyEarly(ctx context.Context, bind string, ids []string) 
 	}
 }
 
-// retryDelay is exponential from 1 s, capped, with jitter.
-func retryDelay(attempts int) time.Duration {
+// retryDelay is exponential from 1 s, capped at limit, with jitter.
+func retryDelay(attempts int, limit time.Duration) time.Duration {
 	d := time.Second << min(attempts, 12)
-	if d > retryCap {
-		d = retryCap
+	if d > limit {
+		d = limit
 	}
 	return d/2 + rand.N(d/2+1)
 }

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/oklog/ulid/v2"
 
 	"github.com/paygate/paygate/bank"
 	"github.com/paygate/paygate/flows"
@@ -37,6 +40,8 @@ type Gateway struct {
 	now     func() time.Time
 	db      *store.DB
 	engine  *flows.Engine
+	pins    *pinPool
+	bankD   *bankDispatcher
 	binds   []*bind
 	byName  map[string]*bind
 	metrics *metrics
@@ -93,13 +98,16 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 			return nil, fmt.Errorf("database: %w", err)
 		}
 	}
+	engine, err := newEngine(cfg)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	gctx, cancel := context.WithCancel(context.Background())
 	g := &Gateway{
 		cfg: cfg, log: opts.Logger, now: opts.Now, db: db,
-		engine: flows.NewEngine(flows.EngineConfig{
-			DefaultLang: flows.Lang(cfg.Language), ShortCode: cfg.ShortCode,
-			Country: cfg.Country, PINLength: cfg.PINLength,
-		}),
+		engine:  engine,
+		pins:    newPINPool(0),
 		byName:  map[string]*bind{},
 		metrics: newMetrics(db),
 		early:   newEarlyReceipts(time.Hour),
@@ -144,14 +152,57 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 		g.binds = append(g.binds, b)
 		g.byName[sc.Name] = b
 	}
-	g.wg.Add(2)
+	g.bankD = newBankDispatcher(g)
+	g.wg.Add(3)
 	go func() { defer g.wg.Done(); g.disp.run(gctx) }()
+	go func() { defer g.wg.Done(); g.bankD.run(gctx) }()
 	go func() { defer g.wg.Done(); g.janitor(gctx) }()
 	if err := g.serveHTTP(opts.Routes); err != nil {
 		g.Close(ctx)
 		return nil, err
 	}
 	return g, nil
+}
+
+// newEngine builds the flows engine from cfg and the pepper: PINs hashed
+// with argon2id (flows.DefaultArgon2) over an HMAC under the pepper,
+// one-time codes digested under a key derived from it.
+func newEngine(cfg config.Config) (*flows.Engine, error) {
+	pepper, err := readKeyFile(cfg.Keys.PepperFile)
+	if err != nil {
+		return nil, fmt.Errorf("keys.pepper_file: %w", err)
+	}
+	pins, err := flows.NewPINHasher(pepper[:], flows.DefaultArgon2, rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("keys.pepper_file: %w", err)
+	}
+	codeKey, err := flows.DeriveKey(pepper[:], "paygate otp v1")
+	if err != nil {
+		return nil, err
+	}
+	codes, err := flows.NewCodes(codeKey, rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	loc, err := time.LoadLocation(cfg.Timezone)
+	if err != nil {
+		return nil, fmt.Errorf("timezone: %w", err)
+	}
+	return flows.NewEngine(flows.EngineConfig{
+		DefaultLang: flows.Lang(cfg.Language), ShortCode: cfg.ShortCode,
+		Country: cfg.Country, PINLength: cfg.PINLength, Location: loc,
+		PINs: pins, Codes: codes, NewID: newID,
+	})
+}
+
+// newID is a ULID: unique, and sorting by time of creation.
+func newID() string { return ulid.Make().String() }
+
+// OperatorUnlock lifts every lock of a phone (the admin API's unlock).
+func (g *Gateway) OperatorUnlock(ctx context.Context, phone flows.MSISDN) error {
+	return g.db.Step(ctx, func(tx *store.Tx) error {
+		return g.engine.OperatorUnlock(ctx, tx, phone, g.now())
+	})
 }
 
 // Bank returns the gateway's bank connector, or nil when the config

@@ -52,11 +52,15 @@ func newHarness(t *testing.T, simCfg smsc.Config) *harness {
 // rate limit.
 func testConfig(tb testing.TB, dir, simAddr string, window int) config.Config {
 	tb.Helper()
-	key := filepath.Join(dir, "data.key")
+	key, pepper := filepath.Join(dir, "data.key"), filepath.Join(dir, "pepper.key")
 	if err := os.WriteFile(key, []byte(strings.Repeat("ab", 32)+"\n"), 0o600); err != nil {
 		tb.Fatal(err)
 	}
+	if err := os.WriteFile(pepper, []byte(strings.Repeat("cd", 32)+"\n"), 0o600); err != nil {
+		tb.Fatal(err)
+	}
 	cfg := config.Default()
+	cfg.Keys.PepperFile = pepper
 	cfg.Database = config.SecretURL("sqlite:" + filepath.Join(dir, "paygate.db"))
 	cfg.HTTP.Listen = "127.0.0.1:0"
 	cfg.Keys.DataKeyFile = key

@@ -102,18 +102,40 @@ func (r *router) sms(ctx context.Context, d *smpp.Delivery) smpp.Status {
 		Bind: name, Phone: string(from), Dest: d.PDU.Dest.Addr,
 		Text: flows.Redact(text), Identity: d.Identity(), At: now,
 	}
+	msg := flows.InboundSMS{
+		From: from, To: d.PDU.Dest.Addr, Bind: name, Trusted: r.bind.cfg.Trusted, Text: text, At: now,
+	}
 	isNew := false
+	var work *flows.PINWork
 	err = r.g.db.Step(ctx, func(tx *store.Tx) error {
 		var err error
 		isNew, err = tx.RecordInbound(ctx, in, r.g.cfg.DedupeWindow)
 		if err != nil || !isNew {
 			return err
 		}
-		return r.g.engine.HandleSMS(ctx, tx, flows.InboundSMS{
-			From: from, To: d.PDU.Dest.Addr, Bind: name, Trusted: r.bind.cfg.Trusted, Text: text, At: now,
-		})
+		work, err = r.g.engine.HandleSMS(ctx, tx, msg)
+		return err
 	})
+	if err == nil && work != nil {
+		// The command needs a PIN checked or hashed: the first step
+		// reserved the attempt; the hash runs outside the writer; the
+		// second step records it and replies. The SMSC is answered
+		// after both, so a crash in between leaves the reservation to
+		// expire (flows.ReserveTTL) and the text unanswered, never half
+		// applied.
+		var res flows.PINResult
+		if res, err = r.g.pinWork(ctx, work); err == nil {
+			err = r.g.db.Step(ctx, func(tx *store.Tx) error {
+				return r.g.engine.ResumeSMS(ctx, tx, msg, work, res)
+			})
+		}
+	}
 	switch {
+	case err != nil && work != nil:
+		// The inbox has the text: a redelivery is a duplicate. Asking
+		// for one would be in vain; the reservation lapses.
+		r.g.log.Error("inbound: PIN step not recorded; the attempt lapses", "bind", name, "phone", from, "err", err)
+		r.g.metrics.inbound.WithLabelValues(name, "sms", "error").Inc()
 	case err != nil:
 		r.g.log.Error("inbound: not stored; the SMSC will deliver it again", "bind", name, "phone", from, "err", err)
 		r.g.metrics.inbound.WithLabelValues(name, "sms", "error").Inc()

@@ -30,6 +30,10 @@ type metrics struct {
 	bankLatency *prometheus.HistogramVec
 	bankBreaker prometheus.Gauge
 	bankFinal   *prometheus.CounterVec
+	bankJobs    *prometheus.CounterVec
+
+	pinChecks  *prometheus.CounterVec
+	pinSeconds prometheus.Histogram
 }
 
 func newMetrics(db *store.DB) *metrics {
@@ -75,8 +79,18 @@ func newMetrics(db *store.DB) *metrics {
 	m.bankFinal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "paygate_bank_final_errors_total", Help: "Requests the bank refused with a final 4xx: operators look.",
 	}, []string{"method", "status"})
+	m.bankJobs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "paygate_bank_outbox_total", Help: "Bank outbox requests by kind and result (answered, retry, failed).",
+	}, []string{"kind", "result"})
+	m.pinChecks = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "paygate_pin_checks_total", Help: "PIN work done outside the writer: right, wrong, hashed (a new PIN), error, cancelled.",
+	}, []string{"result"})
+	m.pinSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "paygate_pin_check_seconds", Help: "PIN work latency, waiting for the pool included.",
+		Buckets: prometheus.ExponentialBuckets(0.002, 2, 12),
+	})
 	m.reg.MustRegister(m.bindUp, m.pdus, m.window, m.throttled, m.submitTime, m.inbound, m.inboundDur, m.mts,
-		m.bankCalls, m.bankLatency, m.bankBreaker, m.bankFinal)
+		m.bankCalls, m.bankLatency, m.bankBreaker, m.bankFinal, m.bankJobs, m.pinChecks, m.pinSeconds)
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "paygate_mt_queue_depth", Help: "MTs waiting in the outbox.",
 	}, func() float64 {
