@@ -224,12 +224,14 @@ type MTState struct {
 	SentBind  string       `db:"sent_bind"`
 	Parts     int          `db:"parts"`
 	LastError string       `db:"last_error"`
+	Sealed    bool         `db:"sealed"` // a sealed text is kept
 }
 
 // MTs returns the outbox rows of a phone, oldest first.
 func (db *DB) MTs(ctx context.Context, phone flows.MSISDN) ([]MTState, error) {
 	var out []MTState
-	err := db.r.SelectContext(ctx, &out, db.r.Rebind(`SELECT id, phone, body, state, attempts, sent_bind, parts, last_error
+	err := db.r.SelectContext(ctx, &out, db.r.Rebind(`SELECT id, phone, body, state, attempts, sent_bind, parts, last_error,
+		CASE WHEN body_sealed IS NULL THEN 0 ELSE 1 END AS sealed
 		FROM mt_outbox WHERE phone = ? ORDER BY id`), string(phone))
 	return out, err
 }

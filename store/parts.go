@@ -80,3 +80,28 @@ func (db *DB) ExpireSeen(ctx context.Context, before time.Time) error {
 		return err
 	})
 }
+
+// ExpireSealed erases the sealed text of sensitive MTs created before
+// before (the caller passes now minus the code's lifetime: the code in it
+// is dead). One already sent keeps its row, its text erased, whether or
+// not a receipt ever came (SPEC §3: "erased once delivered or expired");
+// one still queued and not being sent fails as expired, for a dead code is
+// not worth sending. It returns how many rows it erased.
+func (db *DB) ExpireSealed(ctx context.Context, before time.Time) (int64, error) {
+	var n int64
+	now := db.now().UnixMicro()
+	err := db.Step(ctx, func(tx *Tx) error {
+		res, err := tx.q.ExecContext(ctx, tx.rebind(`UPDATE mt_outbox SET body_sealed = NULL,
+			state = CASE WHEN state = 'queued' THEN 'failed' ELSE state END,
+			last_error = CASE WHEN state = 'queued' THEN 'expired: the code it carried is dead' ELSE last_error END,
+			done_at = CASE WHEN state = 'queued' THEN ? ELSE done_at END
+			WHERE body_sealed IS NOT NULL AND created_at < ? AND (state <> 'queued' OR lease_until < ?)`),
+			now, before.UnixMicro(), now)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
+}

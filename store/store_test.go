@@ -499,3 +499,44 @@ func TestQueuedHandOff(t *testing.T) {
 		}
 	})
 }
+
+// TestExpireSealed: a code SMS's sealed text is erased once its code is
+// dead, whether or not a receipt came; one still queued then fails.
+func TestExpireSealed(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *store.DB) {
+		queue(t, db, "+8613800138000", "code 111111", true)
+		queue(t, db, "+8613900139000", "code 222222", true)
+		queue(t, db, "+8613700137000", "hello", false)
+		now := time.Now().Add(time.Second)
+		rows, err := db.ClaimMT(ctx, "d", now, time.Minute, 10, noneInFlight)
+		if err != nil || len(rows) != 3 {
+			t.Fatal(rows, err)
+		}
+		var sent int64
+		for _, r := range rows {
+			if r.Phone == "+8613800138000" {
+				sent = r.ID
+			}
+		}
+		if err := db.Step(ctx, func(tx *store.Tx) error {
+			return tx.MTSent(ctx, sent, "carrier-a", []string{"77"}, func(string) []string { return []string{"77"} }, now)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.ReleaseLeases(ctx); err != nil { // the other two: queued, not being sent
+			t.Fatal(err)
+		}
+		if n, err := db.ExpireSealed(ctx, now.Add(-time.Hour)); err != nil || n != 0 {
+			t.Fatalf("erased %d live codes, %v", n, err)
+		}
+		if n, err := db.ExpireSealed(ctx, now.Add(time.Hour)); err != nil || n != 2 {
+			t.Fatalf("erased %d, %v; want 2", n, err)
+		}
+		for phone, want := range map[flows.MSISDN]string{"+8613800138000": "sent", "+8613900139000": "failed", "+8613700137000": "queued"} {
+			mts, _ := db.MTs(ctx, phone)
+			if len(mts) != 1 || mts[0].State != want || mts[0].Sealed {
+				t.Errorf("%s: %+v, want %s and nothing sealed", phone, mts, want)
+			}
+		}
+	})
+}
