@@ -256,7 +256,8 @@ func (g *Gateway) closeBinds(ctx context.Context) {
 	wg.Wait()
 }
 
-// janitor drops what the dedupe window and reassembly no longer need.
+// janitor drops what the dedupe window and reassembly no longer need,
+// and erases the text of code SMS whose code is dead.
 func (g *Gateway) janitor(ctx context.Context) {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
@@ -272,6 +273,9 @@ func (g *Gateway) janitor(ctx context.Context) {
 		}
 		if _, err := g.db.ExpireParts(ctx, now.Add(-smpp.DefaultReassemblyTimeout)); err != nil && ctx.Err() == nil {
 			g.log.Warn("janitor: expiring message parts", "err", err)
+		}
+		if _, err := g.db.ExpireSealed(ctx, now.Add(-flows.CodeTTL)); err != nil && ctx.Err() == nil {
+			g.log.Warn("janitor: erasing dead codes", "err", err)
 		}
 		g.early.sweep(now)
 	}
