@@ -629,15 +629,7 @@ func (s *flowStep) cancel() {
 // then the bank verifies the account and its phone, a code goes by SMS,
 // and the code binds the account.
 func (s *flowStep) link(c CmdLink) {
-	accts := s.must(s.loadAccounts())
-	for _, a := range accts {
-		if a.Bank == c.Bank && a.Number == c.Account {
-			s.reply(KeyLinkAlready, s.vars("account", a.Label()))
-			return
-		}
-	}
-	if len(accts) >= MaxAccounts {
-		s.reply(KeyLinkFull, nil)
+	if _, ok := s.linkable(c.Bank, c.Account); !ok {
 		return
 	}
 	p := s.newPending(OpLink, StageBank)
@@ -653,6 +645,24 @@ func (s *flowStep) link(c CmdLink) {
 	s.setPending(p)
 	s.askBank(p)
 	s.reply(KeyLinkChecking, s.vars("account", label))
+}
+
+// linkable returns the phone's accounts and whether bank's number may be
+// linked to it: not already linked, and fewer than MaxAccounts. When it
+// may not, the reply says why.
+func (s *flowStep) linkable(bank string, number AccountNumber) ([]Account, bool) {
+	accts := s.must(s.loadAccounts())
+	for _, a := range accts {
+		if a.Bank == bank && a.Number == number {
+			s.reply(KeyLinkAlready, s.vars("account", a.Label()))
+			return nil, false
+		}
+	}
+	if len(accts) >= MaxAccounts {
+		s.reply(KeyLinkFull, nil)
+		return nil, false
+	}
+	return accts, true
 }
 
 // askBank queues the verify request of p.
@@ -951,15 +961,8 @@ func (s *flowStep) codeAccepted(p *Pending) {
 	switch p.Kind {
 	case OpLink:
 		s.clearPending()
-		accts := s.must(s.loadAccounts())
-		for _, a := range accts {
-			if a.Bank == p.Bank && a.Number == p.Account {
-				s.reply(KeyLinkAlready, s.vars("account", a.Label()))
-				return
-			}
-		}
-		if len(accts) >= MaxAccounts {
-			s.reply(KeyLinkFull, nil)
+		accts, ok := s.linkable(p.Bank, p.Account)
+		if !ok {
 			return
 		}
 		a := Account{Bank: p.Bank, Number: p.Account, Holder: p.Holder, Default: len(accts) == 0, Linked: s.now}

@@ -79,10 +79,16 @@ func (h *harness) start() {
 	}
 	h.gw = gw
 	h.t.Cleanup(func() { h.stop() })
+	waitBound(h.t, gw)
+}
+
+// waitBound waits until every bind of gw is up.
+func waitBound(t *testing.T, gw *gateway.Gateway) {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !gw.Bound() {
 		if time.Now().After(deadline) {
-			h.t.Fatal("gateway did not bind")
+			t.Fatal("gateway did not bind")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

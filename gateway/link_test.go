@@ -108,13 +108,7 @@ func (w *world) start() {
 	}
 	w.gw = gw
 	w.t.Cleanup(w.stop)
-	deadline := time.Now().Add(10 * time.Second)
-	for !gw.Bound() {
-		if time.Now().After(deadline) {
-			w.t.Fatal("gateway did not bind")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitBound(w.t, gw)
 }
 
 func (w *world) stop() {
