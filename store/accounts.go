@@ -66,10 +66,10 @@ func (tx *Tx) SaveAccount(ctx context.Context, phone flows.MSISDN, a *flows.Acco
 		linked = time.UnixMicro(tx.db.now().UnixMicro()) // as Accounts will read it
 	}
 	number := a.Number.Reveal()
-	id, err := tx.insertID(ctx, `INSERT INTO accounts (phone, bank, number_sealed, number_fp, last4, holder, is_default, linked_at)
+	id, err := tx.insertID(ctx, `INSERT INTO accounts (phone, bank, number_sealed, number_fp, masked, holder, is_default, linked_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (phone, number_fp) DO NOTHING`,
 		string(phone), a.Bank, tx.db.keys.sealBytes([]byte(number), []byte(phone)), tx.db.keys.accountFingerprint(a.Bank, a.Number),
-		last4(number), a.Holder, boolInt(a.Default), linked.UnixMicro())
+		a.Number.Masked(), a.Holder, boolInt(a.Default), linked.UnixMicro())
 	if isNoRows(err) || tx.db.d.duplicate(err) {
 		return fmt.Errorf("store: linking account %s: %w", a.Number.Masked(), ErrDuplicate)
 	}
@@ -78,16 +78,6 @@ func (tx *Tx) SaveAccount(ctx context.Context, phone flows.MSISDN, a *flows.Acco
 	}
 	a.ID, a.Linked = id, linked
 	return nil
-}
-
-// last4 is what the last4 column may show of a number: its last 4
-// characters as flows.AccountNumber.Masked shows them, none when the
-// number is shorter than 8 and they would be half of it.
-func last4(number string) string {
-	if len(number) < 8 {
-		return ""
-	}
-	return number[len(number)-4:]
 }
 
 // DeleteAccount implements flows.Tx. Unlinking an account the phone does

@@ -246,12 +246,12 @@ func TestAccounts(t *testing.T) {
 		if got := list(other); len(got) != 0 {
 			t.Fatalf("another phone lists %+v", got)
 		}
-		var last4 []string
-		if err := db.raw.Select(&last4, db.raw.Rebind(`SELECT last4 FROM accounts WHERE phone = ? ORDER BY id`), string(phone)); err != nil {
+		var masked []string
+		if err := db.raw.Select(&masked, db.raw.Rebind(`SELECT masked FROM accounts WHERE phone = ? ORDER BY id`), string(phone)); err != nil {
 			t.Fatal(err)
 		}
-		if !reflect.DeepEqual(last4, []string{"3445", ""}) {
-			t.Fatalf("last4 %q", last4)
+		if !reflect.DeepEqual(masked, []string{"****3445", "****"}) {
+			t.Fatalf("masked %q", masked)
 		}
 
 		// The same account again: refused, and the step goes on.

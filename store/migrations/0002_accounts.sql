@@ -13,15 +13,15 @@ ALTER TABLE subscribers ADD COLUMN state {{bytes}};
 -- Bank accounts linked to phones (SPEC §2). The number is AES-GCM sealed
 -- (bound to the phone); number_fp is its keyed HMAC fingerprint with the
 -- bank, so that one account is linked to a phone at most once without
--- the number in clear. last4 is what may be shown of it (empty when the
--- number is too short to show any of it); holder is already masked.
+-- the number in clear. masked is how it may be shown ("****3445", as
+-- flows.AccountNumber.Masked writes it); holder is already masked.
 CREATE TABLE accounts (
     id            {{id}},
     phone         TEXT NOT NULL,
     bank          TEXT NOT NULL,
     number_sealed {{bytes}} NOT NULL,
     number_fp     {{bytes}} NOT NULL,
-    last4         TEXT NOT NULL,
+    masked        TEXT NOT NULL,
     holder        TEXT NOT NULL DEFAULT '',
     is_default    INTEGER NOT NULL DEFAULT 0,
     linked_at     BIGINT NOT NULL,
