@@ -239,10 +239,9 @@ func parseLexed(l lexed) (Command, error) {
 		return CmdHelp{Topic: topic}, nil
 	case KwLink:
 		bank := strings.ToUpper(args[0])
-		// A bank code with a run of 4 to 8 digits in it is refused: the
-		// run has the shape of a PIN or a code (Redact masks such runs),
-		// and replies name the bank.
-		if !isCode(bank, 2, 11, "") || hasPINRun(bank) {
+		// A bank code Redact would mask (a run of 4 to 8 digits: the
+		// shape of a PIN or a code) is refused, for replies name the bank.
+		if _, secret := maskDigitRuns(bank); !isCode(bank, 2, 11, "") || secret {
 			return nil, usage(kw, ReasonBank)
 		}
 		acct := strings.ToUpper(strings.ReplaceAll(strings.Join(args[1:], ""), "-", ""))
@@ -359,22 +358,6 @@ var maxArgs = map[Keyword]int{
 }
 
 // isPIN reports whether s has the form of a PIN: 4 to 6 ASCII digits.
-// hasPINRun reports whether s has a run of 4 to 8 ASCII digits.
-func hasPINRun(s string) bool {
-	run := 0
-	for i := 0; i <= len(s); i++ {
-		if i < len(s) && isASCIIDigit(s[i]) {
-			run++
-			continue
-		}
-		if run >= 4 && run <= 8 {
-			return true
-		}
-		run = 0
-	}
-	return false
-}
-
 func isPIN(s string) bool { return len(s) >= 4 && len(s) <= 6 && isDigits(s) }
 
 // isPhone reports whether s has the form of a phone number: digits, maybe

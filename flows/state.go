@@ -64,11 +64,8 @@ func (p *Pending) Operation(phone MSISDN) Operation {
 	return Operation{Kind: p.Kind, Phone: phone, Bank: p.Bank, Account: p.Account, Transfer: p.ID}
 }
 
-// OpUnlink names an UNLINK waiting for the PIN; OpBalance and OpMini a BAL
-// or MINI waiting for it. No code is ever bound to them.
-const (
-	OpUnlink OpKind = "unlink"
-)
+// OpUnlink names an UNLINK waiting for the PIN. No code is bound to it.
+const OpUnlink OpKind = "unlink"
 
 // BankKind names a request to the bank (SPEC §8).
 type BankKind string
@@ -115,6 +112,9 @@ func MaskName(name string) string {
 	if name == "" {
 		return ""
 	}
+	if !utf8.ValidString(name) {
+		return Mask
+	}
 	var b strings.Builder
 	n := 0
 	for _, w := range strings.Split(name, " ") {
@@ -131,9 +131,6 @@ func MaskName(name string) string {
 				b.WriteByte('*')
 			}
 			n++
-		}
-		if !utf8.ValidString(w) {
-			return Mask
 		}
 	}
 	return b.String()
