@@ -17,11 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/paygate/paygate/bank"
 	"github.com/paygate/paygate/bank/banksim"
 	"github.com/paygate/paygate/flows"
-	"github.com/paygate/paygate/gateway"
-	"github.com/paygate/paygate/gateway/config"
 	"github.com/paygate/paygate/smpp/smsc"
 )
 
@@ -47,9 +44,6 @@ func TestS4CanariesNeverLeak(t *testing.T) {
 	// per core) the ~1,400 PIN checks of this test would take minutes on
 	// two cores, and PIN steps would wait in the pool past the SMSC's
 	// response timeout. The shipped cost is BenchmarkPINVerify's.
-	saved := flows.DefaultArgon2
-	flows.DefaultArgon2 = flows.Argon2Params{Time: 1, MemoryKiB: 256, Threads: 1, KeyLen: 32}
-	t.Cleanup(func() { flows.DefaultArgon2 = saved })
 
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("canary seed %d", seed)
@@ -578,52 +572,18 @@ func newCanaryWorld(t *testing.T) *canaryWorld {
 	jsonLog := func(b *lockedBuffer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	// A generous response timeout: on a slow machine a redelivered MO
-	// would be a new message under the 1 ms dedupe window below.
-	sim, err := smsc.Listen(smsc.Config{RetryInterval: 100 * time.Millisecond, ResponseTimeout: 30 * time.Second,
-		DLR: true, Logger: jsonLog(cw.simLogs)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sim.Close() })
-	cw.dir = t.TempDir()
-	cfg := testConfig(t, cw.dir, sim.Addr(), 100)
-	secretFile := filepath.Join(cw.dir, "bank.secret")
-	if err := os.WriteFile(secretFile, []byte("bank-test-secret\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	secret, err := bank.ReadSecretFile(secretFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := banksim.New(banksim.Config{Secret: secret, Code: "PGB", Currency: "CNY", Logger: jsonLog(cw.bankLogs)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := banksim.Listen("127.0.0.1:0", b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	cfg.Bank = config.DefaultBank()
-	cfg.Bank.URL = config.SecretURL(srv.URL())
-	cfg.Bank.SecretFile = secretFile
-	cfg.Timezone = "UTC"
-	cfg.DedupeWindow = time.Millisecond // a phone repeats OK <PIN>: see newWorldSim
-	cw.world = &world{t: t, sim: sim, bank: b, cfg: cfg, clock: &clock{}}
-	gw, err := gateway.New(context.Background(), gateway.Options{Config: cfg, Now: cw.clock.now, Logger: jsonLog(cw.logs)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cw.gw = gw
-	t.Cleanup(cw.stop)
-	deadline := time.Now().Add(10 * time.Second)
-	for !gw.Bound() {
-		if time.Now().After(deadline) {
-			t.Fatal("gateway did not bind")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	cw.world = newWorldWith(t, worldOptions{
+		// A generous response timeout: on a slow machine a redelivered
+		// MO would be a new message under the tests' 1 ms dedupe window.
+		sim: smsc.Config{RetryInterval: 100 * time.Millisecond, ResponseTimeout: 30 * time.Second,
+			DLR: true, Logger: jsonLog(cw.simLogs)},
+		noDemo: true, log: jsonLog(cw.logs), bankLog: jsonLog(cw.bankLogs),
+		// The hash cost changes nothing of what is stored or logged; the
+		// shipped cost under -race would queue checks past the SMSC's
+		// patience.
+		pinHash: flows.Argon2Params{Time: 1, MemoryKiB: 256, Threads: 1, KeyLen: 32},
+	})
+	cw.dir = cw.world.dir
 	return cw
 }
 

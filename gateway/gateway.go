@@ -28,6 +28,9 @@ type Options struct {
 	Now func() time.Time
 	// Dispatchers is how many MTs are sent at once. Default 1024.
 	Dispatchers int
+	// PINHash are the argon2id parameters of new PIN hashes; zero means
+	// flows.DefaultArgon2 (stored hashes keep theirs and still verify).
+	PINHash flows.Argon2Params
 	// Extra HTTP routes mounted on the gateway's server (the sandbox's
 	// phones).
 	Routes func(mux *http.ServeMux)
@@ -98,7 +101,7 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 			return nil, fmt.Errorf("database: %w", err)
 		}
 	}
-	engine, err := newEngine(cfg)
+	engine, err := newEngine(cfg, opts.PINHash)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -165,14 +168,17 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 }
 
 // newEngine builds the flows engine from cfg and the pepper: PINs hashed
-// with argon2id (flows.DefaultArgon2) over an HMAC under the pepper,
+// with argon2id (params, default flows.DefaultArgon2) over an HMAC under the pepper,
 // one-time codes digested under a key derived from it.
-func newEngine(cfg config.Config) (*flows.Engine, error) {
+func newEngine(cfg config.Config, params flows.Argon2Params) (*flows.Engine, error) {
+	if params == (flows.Argon2Params{}) {
+		params = flows.DefaultArgon2
+	}
 	pepper, err := readKeyFile(cfg.Keys.PepperFile)
 	if err != nil {
 		return nil, fmt.Errorf("keys.pepper_file: %w", err)
 	}
-	pins, err := flows.NewPINHasher(pepper[:], flows.DefaultArgon2, rand.Reader)
+	pins, err := flows.NewPINHasher(pepper[:], params, rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("keys.pepper_file: %w", err)
 	}

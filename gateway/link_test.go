@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/paygate/paygate/bank"
 	"github.com/paygate/paygate/bank/banksim"
+	"github.com/paygate/paygate/flows"
 	"github.com/paygate/paygate/gateway"
 	"github.com/paygate/paygate/gateway/config"
 	"github.com/paygate/paygate/smpp/smsc"
@@ -44,22 +46,40 @@ type world struct {
 	sim   *smsc.Server
 	bank  *banksim.Bank
 	cfg   config.Config
+	dir   string // the gateway's data directory
+	opts  worldOptions
 	clock *clock
 	gw    *gateway.Gateway
 }
 
+// worldOptions change a world from the defaults.
+type worldOptions struct {
+	sim    smsc.Config // the SMSC simulator's configuration
+	noDemo bool        // the bank starts with no accounts
+	// Loggers of the gateway and the bank simulator; nil discards.
+	log, bankLog *slog.Logger
+	// pinHash are the gateway's argon2id parameters; zero: the shipped ones.
+	pinHash flows.Argon2Params
+}
+
 func newWorld(t *testing.T, change ...func(*config.Config)) *world {
 	t.Helper()
-	return newWorldSim(t, smsc.Config{}, change...)
+	return newWorldWith(t, worldOptions{}, change...)
 }
 
 // newWorldSim is newWorld with an SMSC simulator configured by simCfg.
 func newWorldSim(t *testing.T, simCfg smsc.Config, change ...func(*config.Config)) *world {
 	t.Helper()
-	if simCfg.RetryInterval == 0 {
-		simCfg.RetryInterval = 100 * time.Millisecond
+	return newWorldWith(t, worldOptions{sim: simCfg}, change...)
+}
+
+// newWorldWith is newWorld with opts.
+func newWorldWith(t *testing.T, opts worldOptions, change ...func(*config.Config)) *world {
+	t.Helper()
+	if opts.sim.RetryInterval == 0 {
+		opts.sim.RetryInterval = 100 * time.Millisecond
 	}
-	sim, err := smsc.Listen(simCfg)
+	sim, err := smsc.Listen(opts.sim)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +94,11 @@ func newWorldSim(t *testing.T, simCfg smsc.Config, change ...func(*config.Config
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := banksim.New(banksim.Config{Secret: secret, Code: "PGB", Currency: "CNY", Accounts: banksim.DemoAccounts("PGB")})
+	bcfg := banksim.Config{Secret: secret, Code: "PGB", Currency: "CNY", Logger: opts.bankLog}
+	if !opts.noDemo {
+		bcfg.Accounts = banksim.DemoAccounts("PGB")
+	}
+	b, err := banksim.New(bcfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,14 +119,16 @@ func newWorldSim(t *testing.T, simCfg smsc.Config, change ...func(*config.Config
 	for _, f := range change {
 		f(&cfg)
 	}
-	w := &world{t: t, sim: sim, bank: b, cfg: cfg, clock: &clock{}}
+	w := &world{t: t, sim: sim, bank: b, cfg: cfg, dir: dir, opts: opts, clock: &clock{}}
 	w.start()
 	return w
 }
 
 func (w *world) start() {
 	w.t.Helper()
-	gw, err := gateway.New(context.Background(), gateway.Options{Config: w.cfg, Now: w.clock.now})
+	gw, err := gateway.New(context.Background(), gateway.Options{
+		Config: w.cfg, Now: w.clock.now, Logger: w.opts.log, PINHash: w.opts.pinHash,
+	})
 	if err != nil {
 		w.t.Fatal(err)
 	}

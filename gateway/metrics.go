@@ -91,17 +91,10 @@ func newMetrics(db *store.DB) *metrics {
 	})
 	m.reg.MustRegister(m.bindUp, m.pdus, m.window, m.throttled, m.submitTime, m.inbound, m.inboundDur, m.mts,
 		m.bankCalls, m.bankLatency, m.bankBreaker, m.bankFinal, m.bankJobs, m.pinChecks, m.pinSeconds)
-	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "paygate_mt_queue_depth", Help: "MTs waiting in the outbox.",
-	}, func() float64 {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		n, err := db.QueueDepth(ctx)
-		if err != nil {
-			return -1
-		}
-		return float64(n)
-	}))
+	m.reg.MustRegister(
+		depthGauge("paygate_mt_queue_depth", "MTs waiting in the outbox.", db.QueueDepth),
+		depthGauge("paygate_bank_queue_depth", "Bank requests waiting for an answer.", db.BankQueueDepth),
+	)
 	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "paygate_store_steps_total", Help: "Flow steps committed or refused by the store.",
 	}, func() float64 { return float64(db.Stats().Steps) }))
@@ -110,6 +103,20 @@ func newMetrics(db *store.DB) *metrics {
 	}, func() float64 { return float64(db.Stats().Commits) }))
 	m.reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
+}
+
+// depthGauge is a gauge read from the store at each scrape: -1 when the
+// store does not answer within a second.
+func depthGauge(name, help string, depth func(context.Context) (int, error)) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		n, err := depth(ctx)
+		if err != nil {
+			return -1
+		}
+		return float64(n)
+	})
 }
 
 // bankHooks feed the bank connector's events into the collectors.
