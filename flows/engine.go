@@ -295,7 +295,8 @@ func (e *Engine) begin(ctx context.Context, tx Tx, phone MSISDN, now time.Time) 
 	sub, err := tx.Subscriber(ctx, phone)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		sub, s.dirty = Subscriber{Phone: phone, Created: now}, true
+		// A phone new to the gateway has no accounts: nothing to read.
+		sub, s.dirty, s.loaded = Subscriber{Phone: phone, Created: now}, true, true
 	case err != nil:
 		return nil, fmt.Errorf("loading subscriber %s: %w", phone.Masked(), err)
 	}
