@@ -112,7 +112,10 @@ type peer struct {
 	ready chan struct{}  // closed once conn is set
 	role  smpp.CommandID // bind command; 0 until bound
 	sysID string
-	mu    sync.Mutex
+	// open is set once the bind_resp is written: deliveries wait for it,
+	// submits from the peer (which may race the write) do not.
+	open bool
+	mu   sync.Mutex
 }
 
 // Listen starts a simulator.
@@ -288,14 +291,19 @@ func (s *Server) handle(ctx context.Context, p *peer, req *smpp.PDU) *smpp.PDU {
 		case req.Password != password:
 			resp.Status = smpp.StatusInvPaswd
 		default:
-			// The bind_resp goes out before the peer counts as bound, so
-			// no deliver_sm can overtake it (the write queue is FIFO).
+			// The peer counts as bound before the bind_resp goes out (its
+			// first submit_sm may be handled before this goroutine runs
+			// again) but gets deliveries only after, so no deliver_sm can
+			// overtake the bind_resp (the write queue is FIFO).
+			p.mu.Lock()
+			p.role, p.sysID = req.Command, req.SystemID
+			p.mu.Unlock()
 			resp.Seq = req.Seq
 			if err := p.conn.Respond(resp); err != nil {
 				return nil
 			}
 			p.mu.Lock()
-			p.role, p.sysID = req.Command, req.SystemID
+			p.open = true
 			p.mu.Unlock()
 			s.kick()
 			return nil
@@ -580,7 +588,7 @@ func (s *Server) deliverLoop() {
 		var rxs []*peer
 		for p := range s.conns {
 			p.mu.Lock()
-			if p.role == smpp.BindTransceiver || p.role == smpp.BindReceiver {
+			if p.open && (p.role == smpp.BindTransceiver || p.role == smpp.BindReceiver) {
 				rxs = append(rxs, p)
 			}
 			p.mu.Unlock()
