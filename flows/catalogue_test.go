@@ -22,6 +22,12 @@ var sampleVars = Vars{
 	"until": "2026-11-22 09:30 CST", "time": "2026-11-22 09:30 CST", "what": "UNLINK of ABCDEFGHIJK ****0001",
 	"n": "5", "count": "5", "code": "123456",
 	"list": "1 ABCDEFGHIJK ****0001 (default); 2 ABCDEFGHIJK ****0002; 3 ABCDEFGHIJK ****0003",
+	// Money: the longest each may be.
+	"amount": "50000.00", "fee": "250.00", "currency": "CNY", "payee": "Z******** S***** W******",
+	"phone": "*********9000", "merchant": "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345", "ref": "T7K2QXM4",
+	"bankref": "B0123456789ABCDEF", "limit": "200000.00", "left": "199999.99",
+	"reason": "Your bank cannot use one of the accounts (closed or blocked).",
+	"state":  "not paid. Your bank cannot use one of the accounts (closed or blocked).",
 }
 
 // gsm7Basic and gsm7Ext are the GSM 03.38 default alphabet and its

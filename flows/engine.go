@@ -35,6 +35,14 @@ type EngineConfig struct {
 	// NewID returns a globally unique id for an operation (a bank
 	// request, a transfer). Default: 128 random bits in hex.
 	NewID func() string
+
+	// Currency is the ISO 4217 code of amounts (config currency).
+	// Default CNY, as the config's.
+	Currency string
+	// Limits cap SEND and PAY (config limits); zero fields are no limit.
+	Limits Limits
+	// SendFee and PayFee are the fees of SEND and PAY (config fees).
+	SendFee, PayFee Fee
 }
 
 // Engine runs the flows. It holds only its configuration: it is safe for
@@ -64,6 +72,9 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	}
 	if cfg.NewID == nil {
 		cfg.NewID = randomID
+	}
+	if cfg.Currency == "" {
+		cfg.Currency = "CNY"
 	}
 	return &Engine{cfg: cfg, vars: Vars{"pin_length": strconv.Itoa(cfg.PINLength)}}, nil
 }
@@ -200,6 +211,14 @@ func (e *Engine) HandleBankResult(ctx context.Context, tx Tx, r BankResult, now 
 		return err
 	}
 	s.lang = e.replyLang(s.sub, "")
+	if r.Kind == BankTransfer {
+		// A transfer is no prompt: it was authorized, and the answer
+		// finishes it whatever the phone does meanwhile.
+		if err := s.guard(func() { s.transferAnswered(r) }); err != nil {
+			return err
+		}
+		return s.finish()
+	}
 	p := s.sub.Pending
 	if p == nil || p.ID != r.ID || p.Stage != StageBank {
 		return s.finish()
@@ -212,7 +231,45 @@ func (e *Engine) HandleBankResult(ctx context.Context, tx Tx, r BankResult, now 
 		switch r.Kind {
 		case BankVerify:
 			s.verified(p, r)
+		case BankBalance, BankStatement:
+			s.balanceAnswered(p, r)
 		}
+	}); err != nil {
+		return err
+	}
+	return s.finish()
+}
+
+// ExpireTransfer is the timer step of a pending transfer whose prompt
+// ran out (SPEC §6 expired): the transfer ends expired, the phone's
+// prompt is dropped and the phone is told. A transfer no longer pending
+// changes nothing; an unknown id is ErrNotFound.
+func (e *Engine) ExpireTransfer(ctx context.Context, tx Tx, id string, now time.Time) error {
+	t, err := tx.Transfer(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !t.State.Pending() || now.Before(t.Expires) {
+		return nil
+	}
+	s, err := e.begin(ctx, tx, t.Payer, now)
+	if err != nil {
+		return err
+	}
+	s.lang = e.replyLang(s.sub, "")
+	if err := s.guard(func() {
+		p := s.expired
+		if p == nil || p.ID != id {
+			// Not the phone's prompt (any more): end the row alone.
+			s.move(&t, TransferExpired)
+			return
+		}
+		s.bind = p.Bind
+		if p.Lang.Valid() && !s.sub.Lang.Valid() {
+			s.lang = p.Lang
+		}
+		s.move(&t, TransferExpired)
+		s.reply(KeyTransferExpiredTo, s.vars("what", s.what(p)))
 	}); err != nil {
 		return err
 	}
@@ -287,6 +344,12 @@ type flowStep struct {
 	accounts []Account
 	loaded   bool
 
+	// origPending is the prompt as loaded: a money prompt the step
+	// drops ends its transfer (endDropped). settled names the transfers
+	// the step moved itself.
+	origPending *Pending
+	settled     map[string]bool
+
 	out []OutSMS
 }
 
@@ -300,7 +363,7 @@ func (e *Engine) begin(ctx context.Context, tx Tx, phone MSISDN, now time.Time) 
 	case err != nil:
 		return nil, fmt.Errorf("loading subscriber %s: %w", phone.Masked(), err)
 	}
-	s.sub = sub
+	s.sub, s.origPending = sub, sub.Pending
 	if p := sub.Pending; p != nil && p.Expired(now) {
 		s.expired, s.sub.Pending, s.dirty = p, nil, true
 	}
@@ -309,6 +372,9 @@ func (e *Engine) begin(ctx context.Context, tx Tx, phone MSISDN, now time.Time) 
 
 // finish saves the record if it changed and queues the SMS.
 func (s *flowStep) finish() error {
+	if err := s.guard(s.endDropped); err != nil {
+		return err
+	}
 	if s.dirty {
 		if err := s.tx.SaveSubscriber(s.ctx, s.sub); err != nil {
 			return fmt.Errorf("saving subscriber %s: %w", s.sub.Phone.Masked(), err)
@@ -394,6 +460,16 @@ func (s *flowStep) what(p *Pending) string {
 		return Text(s.lang, KeyWhatResetPIN, nil)
 	case OpUnlink:
 		return Text(s.lang, KeyWhatUnlink, s.vars("account", p.Bank+" "+p.Account.Masked()))
+	case OpSend, OpPay:
+		key := KeyWhatSend
+		if p.Kind == OpPay {
+			key = KeyWhatPay
+		}
+		return Text(s.lang, key, s.pendingVars(p))
+	case OpBalance:
+		return Text(s.lang, KeyWhatBal, nil)
+	case OpMini:
+		return Text(s.lang, KeyWhatMini, nil)
 	}
 	return string(p.Kind)
 }
@@ -482,7 +558,7 @@ func (s *flowStep) command(cmd Command) (work *PINWork) {
 		s.reply(KeyLangSet, nil)
 		return nil
 	case CmdStatus:
-		s.reply(KeyStatusNotFound, nil)
+		s.status(c.Ref)
 		return nil
 	case CmdAccounts:
 		s.listAccounts()
@@ -536,26 +612,15 @@ func (s *flowStep) command(cmd Command) (work *PINWork) {
 			s.replyText(ErrorText(s.lang, usage(KwSend, ReasonPhone), s.e.vars))
 			return nil
 		}
-		s.money()
-	default: // PAY, BAL, MINI
-		s.money()
+		s.send(c)
+	case CmdPay:
+		s.pay(c)
+	case CmdBal:
+		s.balance(OpBalance)
+	case CmdMini:
+		s.balance(OpMini)
 	}
 	return nil
-}
-
-// money answers SEND, PAY, BAL and MINI until payments land.
-func (s *flowStep) money() {
-	accts := s.must(s.loadAccounts())
-	switch {
-	case len(accts) == 0:
-		s.reply(KeyAccountNone, nil)
-	case s.sub.Stopped:
-		s.reply(KeyStoppedRefused, nil)
-	case s.sub.PIN == "":
-		s.reply(KeyPINFirst, nil)
-	default:
-		s.reply(KeyMoneyUnavailable, nil)
-	}
 }
 
 // must returns v, or stops the step with err (see errStep).
@@ -889,6 +954,10 @@ func (s *flowStep) pinAccepted(p *Pending) {
 			s.check(s.tx.SaveAccount(s.ctx, s.sub.Phone, &s.accounts[0]))
 		}
 		s.reply(KeyUnlinked, s.vars("account", label))
+	case OpSend, OpPay:
+		s.transferPINAccepted(p)
+	case OpBalance, OpMini:
+		s.askBalance(p)
 	default:
 		s.clearPending()
 		s.reply(KeyAnswerNothing, nil)
@@ -937,11 +1006,24 @@ func (s *flowStep) code(c CmdCode) {
 		}
 		return
 	}
-	ch, res := s.e.cfg.Codes.Check(p.Challenge, c.Code, p.Operation(s.sub.Phone), s.now)
+	var t *Transfer
+	var ch Challenge
+	var res CodeResult
+	if moneyKind(p.Kind) {
+		ch, res, t = s.transferCode(p, c.Code)
+	} else {
+		ch, res = s.e.cfg.Codes.Check(p.Challenge, c.Code, p.Operation(s.sub.Phone), s.now)
+	}
 	switch res {
 	case CodeAccepted:
 		p.Challenge = ch
 		s.sub.Lock, s.dirty = s.sub.Lock.Success(), true
+		if t != nil {
+			done := *p
+			s.sub.Last = &done
+			s.authorize(p, t)
+			return
+		}
 		s.codeAccepted(p)
 	case CodeExpired:
 		s.clearPending()
@@ -995,6 +1077,14 @@ func (s *flowStep) doneStatus(p *Pending) {
 		} else {
 			s.reply(KeyResetDone, nil)
 		}
+	case OpSend, OpPay:
+		t, err := s.tx.Transfer(s.ctx, p.ID)
+		if errors.Is(err, ErrNotFound) {
+			s.reply(KeyAnswerNothing, nil)
+			return
+		}
+		s.check(err)
+		s.statusReply(&t)
 	default:
 		s.reply(KeyAnswerNothing, nil)
 	}
@@ -1031,11 +1121,24 @@ func (s *flowStep) issueCode(p *Pending, again bool) {
 	}
 	s.check(err)
 	p.Challenge, p.Stage, p.Expires = ch, StageCode, ch.Expires
+	v := s.pendingVars(p)
+	v["code"], v["account"], v["time"] = code.Reveal(), p.Bank+" "+p.Account.Masked(), s.when(ch.Expires)
 	key := KeyCodeLink
-	if p.Kind == OpResetPIN {
+	switch p.Kind {
+	case OpResetPIN:
 		key = KeyCodeResetPIN
+	case OpSend:
+		key = KeyCodeSend
+	case OpPay:
+		key = KeyCodePay
 	}
-	s.sendCode(key, s.vars("code", code.Reveal(), "account", p.Bank+" "+p.Account.Masked(), "time", s.when(ch.Expires)))
+	s.sendCode(key, v)
+}
+
+// pendingVars are the placeholders naming a transfer's prompt.
+func (s *flowStep) pendingVars(p *Pending) Vars {
+	return s.vars("amount", p.Amount.String(), "fee", p.Fee.String(), "currency", s.e.cfg.Currency,
+		"payee", p.Holder, "merchant", p.Payee, "ref", p.Ref)
 }
 
 // verified goes on with p after the bank's verify answer.

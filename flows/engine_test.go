@@ -23,11 +23,88 @@ type fakeTx struct {
 	saves    int
 	lastID   int64
 
+	transfers map[string]Transfer
+	merchants map[string]Merchant
+
 	failLoad, failSave, failQueue error
 }
 
 func newFakeTx() *fakeTx {
-	return &fakeTx{subs: map[MSISDN]Subscriber{}, accounts: map[MSISDN][]Account{}}
+	return &fakeTx{subs: map[MSISDN]Subscriber{}, accounts: map[MSISDN][]Account{},
+		transfers: map[string]Transfer{}, merchants: map[string]Merchant{}}
+}
+
+func (f *fakeTx) CreateTransfer(_ context.Context, t Transfer) error {
+	if f.failSave != nil {
+		return f.failSave
+	}
+	for _, o := range f.transfers {
+		if o.ID == t.ID || o.Ref == t.Ref {
+			return fmt.Errorf("fake: transfer %s: %w", t.Ref, ErrDuplicate)
+		}
+	}
+	f.transfers[t.ID] = t
+	return nil
+}
+
+func (f *fakeTx) UpdateTransfer(_ context.Context, t Transfer) error {
+	if f.failSave != nil {
+		return f.failSave
+	}
+	o, ok := f.transfers[t.ID]
+	if !ok {
+		return ErrNotFound
+	}
+	o.State, o.Reason, o.BankRef, o.Updated, o.Expires = t.State, t.Reason, t.BankRef, t.Updated, t.Expires
+	f.transfers[t.ID] = o
+	return nil
+}
+
+func (f *fakeTx) Transfer(_ context.Context, id string) (Transfer, error) {
+	if f.failLoad != nil {
+		return Transfer{}, f.failLoad
+	}
+	t, ok := f.transfers[id]
+	if !ok {
+		return Transfer{}, ErrNotFound
+	}
+	return t, nil
+}
+
+func (f *fakeTx) TransferByRef(_ context.Context, ref string) (Transfer, error) {
+	if f.failLoad != nil {
+		return Transfer{}, f.failLoad
+	}
+	for _, t := range f.transfers {
+		if t.Ref == ref {
+			return t, nil
+		}
+	}
+	return Transfer{}, ErrNotFound
+}
+
+func (f *fakeTx) Spent(_ context.Context, payer MSISDN, since time.Time) (Amount, error) {
+	if f.failLoad != nil {
+		return 0, f.failLoad
+	}
+	var sum Amount
+	for _, t := range f.transfers {
+		if t.Payer == payer && !t.Created.Before(since) && t.State.Debits() {
+			sum += t.Amount
+		}
+	}
+	return sum, nil
+}
+
+func (f *fakeTx) Merchant(_ context.Context, code string) (Merchant, error) {
+	if f.failLoad != nil {
+		return Merchant{}, f.failLoad
+	}
+	m, ok := f.merchants[code]
+	if !ok {
+		return Merchant{}, ErrNotFound
+	}
+	return m, nil
 }
 
 func (f *fakeTx) Accounts(_ context.Context, phone MSISDN) ([]Account, error) {

@@ -8,7 +8,10 @@ import (
 	"time"
 )
 
-var digitRuns = regexp.MustCompile(`[0-9]+`)
+var (
+	digitRuns = regexp.MustCompile(`[0-9]+`)
+	refRE     = regexp.MustCompile(`(?:ref |编号)([` + refAlphabet + `]{8})`)
+)
 
 // FuzzDialogue drives one phone through a dialogue of arbitrary texts
 // (the input, one text per line, at most 16), with the bank confirming
@@ -23,7 +26,11 @@ var digitRuns = regexp.MustCompile(`[0-9]+`)
 //   - the PIN never changes except by a text carrying the current PIN,
 //     or a first PIN, or a new PIN after a RESETPIN code;
 //   - no reply that is not a code SMS carries the PIN, a code or the full
-//     account number.
+//     account number;
+//   - no transfer reaches the bank unless the text that authorized it is
+//     the exact code the phone was sent for that transfer (its SMS names
+//     the reference), sent after the PIN was accepted for it, and the
+//     bank request moves exactly the amount and fee the transfer holds.
 //
 // Seeds: the flows of the tests (testdata/fuzz/FuzzDialogue) and below.
 func FuzzDialogue(f *testing.F) {
@@ -32,6 +39,9 @@ func FuzzDialogue(f *testing.F) {
 	f.Add("PIN 482915 482915\nUNLINK 1\nOK 482915\nOK 000000")
 	f.Add("RESETPIN\n123456\nPIN 739104 739104\nPIN 482915 739104 739104")
 	f.Add("绑定 PGB 6222020000000002\n确认 482915\n密码 482915 739104 739104\nSTOP\nDEFAULT 1")
+	f.Add("SEND 13900139000 500\nOK 482915\n000000\nRESEND\nSTATUS ACDEFGHJ")
+	f.Add("PAY SHOP 12.5 INV 1\nOK 482915\nSEND 13900139000 1\nCANCEL\nBAL\nOK 482915\nMINI")
+	f.Add("转账 13900139000 1,000\n确认 482915\n123456\n余额")
 	f.Fuzz(func(t *testing.T, input string) {
 		lines := strings.Split(input, "\n")
 		if len(lines) > 16 {
@@ -49,7 +59,10 @@ func FuzzDialogue(f *testing.F) {
 		tx.subs[phone] = Subscriber{Phone: phone, Created: t0, PIN: hash}
 		tx.accounts[phone] = []Account{{ID: 1, Bank: "PGB", Number: acct1, Default: true, Linked: t0}}
 		tx.lastID = 1
-		var codes []string // every code the phone was sent
+		tx.accounts[payee] = []Account{{ID: 2, Bank: "PGB", Number: payeeAcct, Holder: "W*** F***", Default: true}}
+		tx.merchants["SHOP"] = Merchant{Code: "SHOP", Name: "Shop", Account: AccountRef{"PGB", shopAcct}, Phone: shopPhone}
+		var codes []string             // every code the phone was sent
+		codeRef := map[string]string{} // a transfer code → the reference its SMS named
 		now := t0
 		for _, text := range lines {
 			now = now.Add(7 * time.Second)
@@ -65,8 +78,24 @@ func FuzzDialogue(f *testing.F) {
 			for len(tx.bank) > 0 {
 				r := tx.bank[0]
 				tx.bank = tx.bank[1:]
+				if r.Kind == BankTransfer {
+					tr := tx.transfers[r.ID]
+					authorized := false
+					for c, ref := range codeRef {
+						if ref == r.Reference && strings.Contains(normalize(strings.TrimSpace(text)), c) {
+							authorized = true
+						}
+					}
+					if !authorized || tr.Ref != r.Reference {
+						t.Fatalf("%q sent transfer %s to the bank without its code (%v)", text, r.Reference, codeRef)
+					}
+					if tr.Amount != r.Amount || tr.Fee != r.Fee || tr.Debit.Number != r.Account || tr.Credit != r.Credit || r.Amount <= 0 {
+						t.Fatalf("bank request %+v for transfer %+v", r, tr)
+					}
+				}
 				n := len(tx.sent)
-				err := e.HandleBankResult(context.Background(), tx, BankResult{ID: r.ID, Phone: r.Phone, Kind: r.Kind, Exists: true, PhoneMatches: true, Holder: "Li Wei"}, now)
+				err := e.HandleBankResult(context.Background(), tx, BankResult{ID: r.ID, Phone: r.Phone, Kind: r.Kind, Exists: true, PhoneMatches: true, Holder: "Li Wei",
+					Status: TransferCompleted, BankRef: "B1", Available: 100}, now)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -76,11 +105,14 @@ func FuzzDialogue(f *testing.F) {
 				if o.Sensitive {
 					if c := codeRE.FindString(o.Text); c != "" {
 						codes = append(codes, c)
+						if m := refRE.FindStringSubmatch(o.Text); m != nil {
+							codeRef[c] = m[1]
+						}
 					}
 					continue
 				}
 				for _, secret := range append([]string{pin.Reveal(), acct1.Reveal(), acct2.Reveal()}, codes...) {
-					if strings.Contains(o.Text, secret) {
+					if containsSecret(o.Text, secret) {
 						t.Fatalf("reply %q to %q carries a secret", o.Text, text)
 					}
 				}
@@ -119,4 +151,20 @@ func FuzzDialogue(f *testing.F) {
 			}
 		}
 	})
+}
+
+// containsSecret reports whether text carries secret other than as an
+// amount the user typed ("482915.00": an amount may be any digits).
+func containsSecret(text, secret string) bool {
+	for i := 0; ; {
+		j := strings.Index(text[i:], secret)
+		if j < 0 {
+			return false
+		}
+		end := i + j + len(secret)
+		if !strings.HasPrefix(text[end:], ".") {
+			return true
+		}
+		i = end
+	}
 }

@@ -33,7 +33,30 @@ type Tx interface {
 	// QueueBank puts a request in the bank outbox; it is sent after
 	// commit and its answer comes back as a BankResult.
 	QueueBank(ctx context.Context, r BankRequest) error
+
+	// CreateTransfer stores a new transfer. An id or reference already
+	// taken returns an error wrapping ErrDuplicate and leaves the
+	// transaction usable (the step draws another reference).
+	CreateTransfer(ctx context.Context, t Transfer) error
+	// UpdateTransfer stores t's State, Reason, BankRef and Updated;
+	// ErrNotFound when there is no transfer t.ID.
+	UpdateTransfer(ctx context.Context, t Transfer) error
+	// Transfer returns the transfer with id, or ErrNotFound.
+	Transfer(ctx context.Context, id string) (Transfer, error)
+	// TransferByRef returns the transfer with the short reference ref,
+	// or ErrNotFound.
+	TransferByRef(ctx context.Context, ref string) (Transfer, error)
+	// Spent sums the Amount of payer's transfers created at or after
+	// since whose state Debits (authorized, sent, unknown, completed).
+	Spent(ctx context.Context, payer MSISDN, since time.Time) (Amount, error)
+	// Merchant returns the merchant with code (upper case), disabled or
+	// not, or ErrNotFound.
+	Merchant(ctx context.Context, code string) (Merchant, error)
 }
+
+// ErrDuplicate is returned by Tx writes of something that already
+// exists (a transfer id or reference).
+var ErrDuplicate = errors.New("flows: already exists")
 
 // Clock tells the time; flows never call time.Now themselves.
 type Clock func() time.Time

@@ -48,7 +48,13 @@ type Pending struct {
 	Bank      string
 	Account   AccountNumber
 	AccountID int64  // unlink: the linked account's id
-	Holder    string // link: the masked holder name the bank gave
+	Holder    string // link: the masked holder name the bank gave; a transfer: the payee's name
+	// A transfer's prompt: what its code is bound to, as the reply
+	// named it (the Transfer row is the authority).
+	Ref       string
+	Amount    Amount
+	Fee       Amount
+	Payee     string
 	Challenge Challenge
 	Created   time.Time
 	Expires   time.Time
@@ -61,7 +67,7 @@ func (p *Pending) Expired(now time.Time) bool { return now.After(p.Expires) }
 
 // Operation is what p's one-time code is bound to.
 func (p *Pending) Operation(phone MSISDN) Operation {
-	return Operation{Kind: p.Kind, Phone: phone, Bank: p.Bank, Account: p.Account, Transfer: p.ID}
+	return Operation{Kind: p.Kind, Phone: phone, Amount: p.Amount, Fee: p.Fee, Payee: p.Payee, Bank: p.Bank, Account: p.Account, Transfer: p.ID}
 }
 
 // OpUnlink names an UNLINK waiting for the PIN. No code is bound to it.
@@ -72,8 +78,14 @@ type BankKind string
 
 // Bank requests.
 const (
-	BankVerify BankKind = "verify" // POST /v1/accounts/verify
+	BankVerify    BankKind = "verify"    // POST /v1/accounts/verify
+	BankTransfer  BankKind = "transfer"  // POST /v1/transfers
+	BankBalance   BankKind = "balance"   // POST /v1/accounts/balance
+	BankStatement BankKind = "statement" // POST /v1/accounts/statement
 )
+
+// MiniEntries is how many statement lines MINI shows (SPEC §3).
+const MiniEntries = 5
 
 // BankRequest is a request to the bank, queued by a flow step in the bank
 // outbox and sent after the commit (ARCHITECTURE.md). Its answer comes
@@ -82,11 +94,21 @@ type BankRequest struct {
 	ID      string // unique; the idempotency key of a transfer
 	Phone   MSISDN // the phone whose flow waits for the answer
 	Kind    BankKind
-	Bank    string        // verify: the account's bank
-	Account AccountNumber // verify: the account
+	Bank    string        // the account verified, queried or debited
+	Account AccountNumber // its number
 	// Expires is when the answer stops mattering: the dispatcher gives up
-	// retrying an unreachable bank then and reports Failed.
+	// retrying an unreachable bank then and reports Failed. Zero for a
+	// transfer: once authorized it is sent until the bank answers.
 	Expires time.Time
+
+	// Transfer (ID is the transfer's id, the Idempotency-Key).
+	Reference string
+	Credit    AccountRef
+	Amount    Amount
+	Fee       Amount
+	Narrative string
+	// Statement: how many entries.
+	Limit int
 }
 
 // BankResult is the bank's answer to a BankRequest (or the dispatcher's
@@ -99,8 +121,21 @@ type BankResult struct {
 	Exists, PhoneMatches bool
 	Holder               string // the holder's name in clear, as the bank gave it
 	// Failed: no answer will come — the bank was unreachable until the
-	// request expired, or refused it (a final error).
+	// request expired, or refused it (a final error). For a transfer, a
+	// final error rejects it (Reason "bank_error").
 	Failed bool
+
+	// Transfer: Status is TransferCompleted or TransferRejected, or
+	// TransferUnknown while the outcome is not known (the request stays
+	// queued and is asked again).
+	Status  TransferState
+	BankRef string
+	Reason  string // rejected: the bank's short reason code
+	// Balance.
+	Available Amount
+	Currency  string
+	// Statement, newest first.
+	Entries []StatementEntry
 }
 
 // MaskName masks a holder's name for display (SPEC §5.2 "payee's masked
@@ -157,6 +192,10 @@ type pendingWire struct {
 	Account   string    `json:"account,omitempty"`
 	AccountID int64     `json:"account_id,omitempty"`
 	Holder    string    `json:"holder,omitempty"`
+	Ref       string    `json:"ref,omitempty"`
+	Amount    Amount    `json:"amount,omitempty"`
+	Fee       Amount    `json:"fee,omitempty"`
+	Payee     string    `json:"payee,omitempty"`
 	MAC       []byte    `json:"mac,omitempty"`
 	Issued    time.Time `json:"issued,omitzero"`
 	CodeExp   time.Time `json:"code_expires,omitzero"`
@@ -174,7 +213,7 @@ func pendingToWire(p *Pending) *pendingWire {
 	}
 	return &pendingWire{
 		ID: p.ID, Kind: p.Kind, Stage: p.Stage, Bank: p.Bank, Account: p.Account.Reveal(),
-		AccountID: p.AccountID, Holder: p.Holder, MAC: p.Challenge.MAC, Issued: p.Challenge.Issued,
+		AccountID: p.AccountID, Holder: p.Holder, Ref: p.Ref, Amount: p.Amount, Fee: p.Fee, Payee: p.Payee, MAC: p.Challenge.MAC, Issued: p.Challenge.Issued,
 		CodeExp: p.Challenge.Expires, Used: p.Challenge.Used, Sends: p.Challenge.Sends,
 		Created: p.Created, Expires: p.Expires, Bind: p.Bind, Lang: p.Lang,
 	}
@@ -186,7 +225,7 @@ func (w *pendingWire) pending() *Pending {
 	}
 	return &Pending{
 		ID: w.ID, Kind: w.Kind, Stage: w.Stage, Bank: w.Bank, Account: AccountNumber(w.Account),
-		AccountID: w.AccountID, Holder: w.Holder,
+		AccountID: w.AccountID, Holder: w.Holder, Ref: w.Ref, Amount: w.Amount, Fee: w.Fee, Payee: w.Payee,
 		Challenge: Challenge{MAC: w.MAC, Issued: w.Issued, Expires: w.CodeExp, Used: w.Used, Sends: w.Sends},
 		Created:   w.Created, Expires: w.Expires, Bind: w.Bind, Lang: w.Lang,
 	}
@@ -218,19 +257,28 @@ func UnmarshalState(b []byte, s *Subscriber) error {
 }
 
 type bankWire struct {
-	V       int       `json:"v"`
-	ID      string    `json:"id"`
-	Phone   string    `json:"phone"`
-	Kind    BankKind  `json:"kind"`
-	Bank    string    `json:"bank,omitempty"`
-	Account string    `json:"account,omitempty"`
-	Expires time.Time `json:"expires"`
+	V             int       `json:"v"`
+	ID            string    `json:"id"`
+	Phone         string    `json:"phone"`
+	Kind          BankKind  `json:"kind"`
+	Bank          string    `json:"bank,omitempty"`
+	Account       string    `json:"account,omitempty"`
+	Expires       time.Time `json:"expires,omitzero"`
+	Reference     string    `json:"reference,omitempty"`
+	CreditBank    string    `json:"credit_bank,omitempty"`
+	CreditAccount string    `json:"credit_account,omitempty"`
+	Amount        Amount    `json:"amount,omitempty"`
+	Fee           Amount    `json:"fee,omitempty"`
+	Narrative     string    `json:"narrative,omitempty"`
+	Limit         int       `json:"limit,omitempty"`
 }
 
 // MarshalBankRequest encodes r for the bank outbox. The result holds the
 // account number: the store must seal it.
 func MarshalBankRequest(r BankRequest) ([]byte, error) {
-	return json.Marshal(bankWire{V: 1, ID: r.ID, Phone: string(r.Phone), Kind: r.Kind, Bank: r.Bank, Account: r.Account.Reveal(), Expires: r.Expires})
+	return json.Marshal(bankWire{V: 1, ID: r.ID, Phone: string(r.Phone), Kind: r.Kind, Bank: r.Bank, Account: r.Account.Reveal(), Expires: r.Expires,
+		Reference: r.Reference, CreditBank: r.Credit.Bank, CreditAccount: r.Credit.Number.Reveal(), Amount: r.Amount, Fee: r.Fee,
+		Narrative: r.Narrative, Limit: r.Limit})
 }
 
 // UnmarshalBankRequest decodes what MarshalBankRequest wrote.
@@ -242,5 +290,7 @@ func UnmarshalBankRequest(b []byte) (BankRequest, error) {
 	if w.V != 1 {
 		return BankRequest{}, fmt.Errorf("flows: bank request version %d is not 1", w.V)
 	}
-	return BankRequest{ID: w.ID, Phone: MSISDN(w.Phone), Kind: w.Kind, Bank: w.Bank, Account: AccountNumber(w.Account), Expires: w.Expires}, nil
+	return BankRequest{ID: w.ID, Phone: MSISDN(w.Phone), Kind: w.Kind, Bank: w.Bank, Account: AccountNumber(w.Account), Expires: w.Expires,
+		Reference: w.Reference, Credit: AccountRef{Bank: w.CreditBank, Number: AccountNumber(w.CreditAccount)}, Amount: w.Amount, Fee: w.Fee,
+		Narrative: w.Narrative, Limit: w.Limit}, nil
 }

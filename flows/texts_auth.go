@@ -26,7 +26,6 @@ const (
 	KeyUnlocked           Key = "unlocked"              // an operator unlocked the phone
 	KeyStopped            Key = "stop.done"             // STOP done
 	KeyStoppedRefused     Key = "stop.refused"          // a payment from a stopped phone
-	KeyMoneyUnavailable   Key = "money.unavailable"     // SEND/PAY/BAL/MINI before payments land
 	KeyPINFirst           Key = "pin.first"             // something that needs a PIN, none set yet
 	KeyPINSet             Key = "pin.set"               // a first PIN set
 	KeyPINChanged         Key = "pin.changed"           // PIN changed (also after RESETPIN)
@@ -138,10 +137,6 @@ var authTexts = map[Key]Entry{
 	KeyStoppedRefused: {
 		EN: "Payments from this phone are stopped (STOP). Nothing was done. Ask our service desk to turn them on again.",
 		ZH: "本手机的支付功能已停用，未执行任何操作。请联系客服重新开通。",
-	},
-	KeyMoneyUnavailable: {
-		EN: "Payments are not available on this service yet. Nothing was done.",
-		ZH: "本服务暂未开通支付功能，未执行任何操作。",
 	},
 	KeyPINFirst: {
 		EN: "Set your PIN first: PIN <new> <new>, with {pin_length} digits.",
