@@ -38,7 +38,8 @@ type Tx interface {
 	// taken returns an error wrapping ErrDuplicate and leaves the
 	// transaction usable (the step draws another reference).
 	CreateTransfer(ctx context.Context, t Transfer) error
-	// UpdateTransfer stores t's State, Reason, BankRef and Updated;
+	// UpdateTransfer stores t's State, Reason, BankRef, Updated and
+	// Expires (a code prompt runs from when the code was sent);
 	// ErrNotFound when there is no transfer t.ID.
 	UpdateTransfer(ctx context.Context, t Transfer) error
 	// Transfer returns the transfer with id, or ErrNotFound.

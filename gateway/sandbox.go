@@ -88,7 +88,9 @@ type Sandbox struct {
 
 // StartSandbox starts the SMSC simulator, creates the key files in Dir
 // if they are missing (readable by their owner only), and starts a
-// gateway bound to the simulator with the virtual phones mounted. The
+// gateway bound to the simulator with the virtual phones mounted. With
+// the bank simulator it adds the demo merchant DEMO ("Demo Shop", the
+// simulator's merchant account) unless the code exists already. The
 // configuration is checked with ValidateSandbox; its problems come back
 // joined, each a *config.KeyError. An HTTP address that is taken is
 // reported before anything starts, as an error wrapping the listen
@@ -107,14 +109,7 @@ func StartSandbox(ctx context.Context, opts SandboxOptions) (*Sandbox, error) {
 	if opts.HTTPListen != "" {
 		cfg.HTTP.Listen = opts.HTTPListen
 	}
-	if !cfg.HasBank() {
-		cfg.Bank = config.DefaultBank()
-		cfg.Bank.Kind = config.BankSim
-	}
-	if cfg.Bank.SecretFile == "" {
-		cfg.Bank.SecretFile = "bank.secret"
-	}
-	cfg.ResolvePaths(opts.Dir) // the database, keys, tokens and bank secret live in Dir
+	cfg = SandboxConfig(cfg, opts.Dir)
 	if len(cfg.SMSC) > 0 {
 		opts.Logger.Warn("sandbox: ignoring the configured smsc binds; the sandbox binds to its own simulator", "binds", len(cfg.SMSC))
 	}
@@ -172,7 +167,62 @@ func StartSandbox(ctx context.Context, opts SandboxOptions) (*Sandbox, error) {
 		return nil, err
 	}
 	s.gw = gw
+	if bankSrv != nil {
+		s.seedDemoMerchant(ctx, opts.Logger)
+	}
 	return s, nil
+}
+
+// The sandbox's demo merchant (SPEC.md §5.3: `PAY DEMO 25`): the
+// merchant account of banksim.DemoAccounts, found by its holder's name.
+const (
+	demoMerchantCode = "DEMO"
+	demoMerchantName = "Demo Shop"
+	// demoMerchantPhone gets the demo merchant's receipts. It is none of
+	// banksim.DemoAccounts' phones (+8613700137000 is a customer's), so
+	// that the merchant's receipts are not mixed with a customer's texts.
+	demoMerchantPhone flows.MSISDN = "+8613500135000"
+)
+
+// seedDemoMerchant adds the demo merchant unless its code exists: an
+// operator may have disabled or replaced it, and a restart leaves it so.
+// A failure is logged: the sandbox runs on without it.
+func (s *Sandbox) seedDemoMerchant(ctx context.Context, log *slog.Logger) {
+	for _, a := range banksim.DemoAccounts(s.cfg.Bank.Code) {
+		if a.Holder != demoMerchantName {
+			continue
+		}
+		err := s.gw.DB().AddMerchant(ctx, flows.Merchant{
+			Code: demoMerchantCode, Name: demoMerchantName,
+			Account: flows.AccountRef{Bank: a.Bank, Number: a.Number}, Phone: demoMerchantPhone,
+		})
+		if err != nil && !errors.Is(err, flows.ErrDuplicate) {
+			log.Warn("sandbox: the demo merchant could not be added", "merchant", demoMerchantCode, "err", err)
+		}
+		return
+	}
+	log.Warn("sandbox: the bank simulator has no demo merchant account", "holder", demoMerchantName)
+}
+
+// SandboxConfig returns the configuration of the sandbox kept in dir as
+// StartSandbox makes it before anything starts: cfg (config.Load("",
+// getenv) in `paygate serve`) with the simulated bank when it names no
+// bank, and its relative paths — the database, the key files, the token
+// files, the bank secret — in dir ("" is "."). Commands that work on a
+// sandbox's files (`paygate merchants`) find them with it.
+func SandboxConfig(cfg config.Config, dir string) config.Config {
+	if dir == "" {
+		dir = "."
+	}
+	if !cfg.HasBank() {
+		cfg.Bank = config.DefaultBank()
+		cfg.Bank.Kind = config.BankSim
+	}
+	if cfg.Bank.SecretFile == "" {
+		cfg.Bank.SecretFile = "bank.secret"
+	}
+	cfg.ResolvePaths(dir)
+	return cfg
 }
 
 // Gateway returns the sandbox's gateway.

@@ -84,6 +84,7 @@ type BankJob struct {
 // claimedBank is a bank outbox row as ClaimBank reads it.
 type claimedBank struct {
 	ID       string `db:"id"`
+	Kind     string `db:"kind"`
 	Payload  []byte `db:"payload"`
 	Attempts int    `db:"attempts"`
 	NextAt   int64  `db:"next_at"`
@@ -100,6 +101,10 @@ type claimedBank struct {
 // that cannot be opened is logged and left leased, so that it does not
 // hold up the others; it comes back, and is logged again, when its lease
 // runs out.
+//
+// In the same step, the transfers among the claimed requests (kind
+// transfer, whose id is the transfer's) move from authorized to sent
+// (SPEC §6); those already sent, unknown or answered stay as they are.
 func (db *DB) ClaimBank(ctx context.Context, owner string, lease time.Duration, limit int) ([]BankJob, error) {
 	now := db.now()
 	at := now.UnixMicro()
@@ -107,10 +112,19 @@ func (db *DB) ClaimBank(ctx context.Context, owner string, lease time.Duration, 
 	q := db.w.Rebind(`UPDATE bank_outbox SET lease_owner = ?, lease_until = ?
 		WHERE id IN (SELECT id FROM bank_outbox WHERE state = 'queued' AND next_at <= ? AND lease_until < ?
 		ORDER BY next_at, created_at, id LIMIT ?` + db.d.lockSkip + `)
-		RETURNING id, payload, attempts, next_at, created_at`)
+		RETURNING id, kind, payload, attempts, next_at, created_at`)
 	err := db.Step(ctx, func(tx *Tx) error {
 		rows = rows[:0]
-		return tx.q.SelectContext(ctx, &rows, q, owner, now.Add(lease).UnixMicro(), at, at, limit)
+		if err := tx.q.SelectContext(ctx, &rows, q, owner, now.Add(lease).UnixMicro(), at, at, limit); err != nil {
+			return err
+		}
+		var transfers []string
+		for _, r := range rows {
+			if r.Kind == string(flows.BankTransfer) {
+				transfers = append(transfers, r.ID)
+			}
+		}
+		return tx.markSent(ctx, transfers, now)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: claiming bank requests: %w", ErrUnavailable, err)

@@ -19,6 +19,8 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
 	"github.com/jmoiron/sqlx"
 	_ "github.com/mattn/go-sqlite3" // registers "sqlite3"
+
+	"github.com/paygate/paygate/flows"
 )
 
 //go:embed migrations/*.sql
@@ -30,9 +32,12 @@ var ErrUnavailable = errors.New("store: unavailable")
 
 // ErrDuplicate wraps a write refused because the row exists already: an
 // account linked to the phone once more (Tx.SaveAccount), a bank request
-// id queued twice (Tx.QueueBank). The step's transaction stays usable, so
-// the flow can answer it.
-var ErrDuplicate = errors.New("store: duplicate")
+// id queued twice (Tx.QueueBank), a transfer id or reference taken
+// (Tx.CreateTransfer), a merchant code taken (DB.AddMerchant). Inside a
+// step the transaction stays usable, so the flow can answer it. It is
+// flows.ErrDuplicate itself, so that errors.Is matches either: the flows
+// see the store's duplicates as their port (flows.Tx) promises them.
+var ErrDuplicate = flows.ErrDuplicate
 
 // Options configure Open. Zero values mean the documented default.
 type Options struct {
@@ -196,13 +201,40 @@ func (db *DB) Migrate(ctx context.Context) ([]string, error) {
 	return applied, err
 }
 
-func (db *DB) migrate(ctx context.Context, out *[]string) error {
+// Unapplied returns the names of the embedded migrations the database
+// lacks, in order: what Migrate would apply. None means the schema is up
+// to date. Commands that use the store without migrating it (the merchant
+// commands) check it, so that they can ask for `paygate migrate` rather
+// than fail on a missing table. Like Migrate, it creates the (empty)
+// table of applied migrations when the database has none.
+func (db *DB) Unapplied(ctx context.Context) ([]string, error) {
+	todo, err := db.unapplied(ctx)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(todo))
+	for i, m := range todo {
+		names[i] = m.name
+	}
+	return names, nil
+}
+
+// migration is one embedded migration file.
+type migration struct {
+	name    string // its base name, "0002_accounts.sql"
+	path    string // in the embedded file system
+	version int64  // its number prefix
+}
+
+// unapplied returns the embedded migrations not recorded in
+// schema_migrations (which it creates if missing), in order.
+func (db *DB) unapplied(ctx context.Context) ([]migration, error) {
 	if _, err := db.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
-		return fmt.Errorf("store: migrating: %w", err)
+		return nil, fmt.Errorf("store: migrating: %w", err)
 	}
 	var applied []int64
 	if err := db.w.SelectContext(ctx, &applied, `SELECT version FROM schema_migrations`); err != nil {
-		return fmt.Errorf("store: migrating: %w", err)
+		return nil, fmt.Errorf("store: migrating: %w", err)
 	}
 	done := map[int64]bool{}
 	for _, v := range applied {
@@ -210,19 +242,31 @@ func (db *DB) migrate(ctx context.Context, out *[]string) error {
 	}
 	names, err := fs.Glob(migrations, "migrations/*.sql")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	sort.Strings(names)
+	var todo []migration
 	for _, name := range names {
 		base := strings.TrimPrefix(name, "migrations/")
 		v, err := strconv.ParseInt(strings.SplitN(base, "_", 2)[0], 10, 64)
 		if err != nil {
-			return fmt.Errorf("store: migration %s: no version prefix", base)
+			return nil, fmt.Errorf("store: migration %s: no version prefix", base)
 		}
-		if done[v] {
-			continue
+		if !done[v] {
+			todo = append(todo, migration{name: base, path: name, version: v})
 		}
-		body, err := migrations.ReadFile(name)
+	}
+	return todo, nil
+}
+
+func (db *DB) migrate(ctx context.Context, out *[]string) error {
+	todo, err := db.unapplied(ctx)
+	if err != nil {
+		return err
+	}
+	for _, m := range todo {
+		base, v := m.name, m.version
+		body, err := migrations.ReadFile(m.path)
 		if err != nil {
 			return err
 		}

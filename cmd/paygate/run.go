@@ -78,6 +78,7 @@ func commands() *command {
 		},
 		configCommand(),
 		migrateCommand(),
+		merchantsCommand(),
 		loadCommand(),
 		versionCommand(),
 		helpCommand(root),
