@@ -40,6 +40,10 @@ type Config struct {
 	ShortCode string `yaml:"short_code"`
 	USSDCode  string `yaml:"ussd_code"`
 	PINLength int    `yaml:"pin_length"` // 4..6
+	// PINHash is the cost of new PIN hashes (argon2id). Hashes made with
+	// other parameters still verify and are redone on the next right
+	// PIN.
+	PINHash PINHash `yaml:"pin_hash"`
 	Limits    Limits `yaml:"limits"`
 	Fees      Fees   `yaml:"fees"`
 	// DedupeWindow: identical inbound messages inside it are one message.
@@ -177,6 +181,16 @@ type Keys struct {
 	DataKeyFile string `yaml:"data_key_file" config:"path"` // AES-256 key of account numbers at rest
 }
 
+// PINHash are argon2id parameters. The default is OWASP's minimum
+// (19 MiB, 2 passes, 1 lane): about 20 ms and 19 MiB per check, so a
+// core checks about 50 PINs a second. Lowering them buys throughput only
+// against an attacker who has stolen the pepper too (RELIABILITY.md).
+type PINHash struct {
+	MemoryKiB int `yaml:"memory_kib"` // at least 8·Threads
+	Time      int `yaml:"time"`       // passes, at least 1
+	Threads   int `yaml:"threads"`    // lanes, 1..255
+}
+
 // Log is the root logger's settings; the --log-level and --log-format
 // flags win over them.
 type Log struct {
@@ -199,6 +213,7 @@ func Default() Config {
 		ShortCode:    "3030",
 		USSDCode:     "*384#",
 		PINLength:    6,
+		PINHash:      PINHash{MemoryKiB: 19 * 1024, Time: 2, Threads: 1},
 		Limits:       Limits{PerTransfer: 5000000, PerDay: 20000000},
 		DedupeWindow: 10 * time.Minute,
 		Admin:        Admin{TokenFile: "admin.token"},

@@ -81,6 +81,14 @@ func (c Config) validate(requireUpstreams bool) error {
 	if !ussdCodeRE.MatchString(c.USSDCode) {
 		p.add("ussd_code", "%q is not a USSD code such as *384# or *384*1#", c.USSDCode)
 	}
+	if h := c.PINHash; h.Threads < 1 || h.Threads > 255 {
+		p.add("pin_hash.threads", "%d is outside 1..255", h.Threads)
+	} else if h.MemoryKiB < 8*h.Threads {
+		p.add("pin_hash.memory_kib", "%d is less than 8 KiB per thread", h.MemoryKiB)
+	}
+	if c.PINHash.Time < 1 {
+		p.add("pin_hash.time", "%d is less than 1 pass", c.PINHash.Time)
+	}
 	if c.PINLength < 4 || c.PINLength > 6 {
 		p.add("pin_length", "%d is outside 4..6", c.PINLength)
 	}
