@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/paygate/paygate/bank"
+	"github.com/paygate/paygate/flows"
 	"github.com/paygate/paygate/smpp"
 	"github.com/paygate/paygate/store"
 )
@@ -80,7 +81,7 @@ func newMetrics(db *store.DB) *metrics {
 		Name: "paygate_bank_final_errors_total", Help: "Requests the bank refused with a final 4xx: operators look.",
 	}, []string{"method", "status"})
 	m.bankJobs = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "paygate_bank_outbox_total", Help: "Bank outbox requests by kind and result (answered, retry, failed).",
+		Name: "paygate_bank_outbox_total", Help: "Bank outbox requests by kind and result (answered, failed, retry; unknown: a transfer's outcome is not known yet and it is asked again).",
 	}, []string{"kind", "result"})
 	m.pinChecks = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "paygate_pin_checks_total", Help: "PIN work done outside the writer: right, wrong, hashed (a new PIN), error, cancelled.",
@@ -94,6 +95,7 @@ func newMetrics(db *store.DB) *metrics {
 	m.reg.MustRegister(
 		depthGauge("paygate_mt_queue_depth", "MTs waiting in the outbox.", db.QueueDepth),
 		depthGauge("paygate_bank_queue_depth", "Bank requests waiting for an answer.", db.BankQueueDepth),
+		transferGauge{db: db},
 	)
 	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "paygate_store_steps_total", Help: "Flow steps committed or refused by the store.",
@@ -117,6 +119,30 @@ func depthGauge(name, help string, depth func(context.Context) (int, error)) pro
 		}
 		return float64(n)
 	})
+}
+
+// transfersDesc describes paygate_transfers.
+var transfersDesc = prometheus.NewDesc("paygate_transfers",
+	"Transfers by state (SPEC §6); -1 when the store does not answer within a second.", []string{"state"}, nil)
+
+// transferGauge is paygate_transfers{state}, read from the store at each
+// scrape (one grouped count). Every state of SPEC §6 is reported, 0 when
+// no transfer is in it, so the series do not come and go.
+type transferGauge struct{ db *store.DB }
+
+func (transferGauge) Describe(ch chan<- *prometheus.Desc) { ch <- transfersDesc }
+
+func (g transferGauge) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	counts, err := g.db.TransferCounts(ctx)
+	for _, st := range flows.TransferStates() {
+		v := float64(counts[st])
+		if err != nil {
+			v = -1
+		}
+		ch <- prometheus.MustNewConstMetric(transfersDesc, prometheus.GaugeValue, v, string(st))
+	}
 }
 
 // bankHooks feed the bank connector's events into the collectors.

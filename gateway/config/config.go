@@ -44,8 +44,8 @@ type Config struct {
 	// other parameters still verify and are redone on the next right
 	// PIN.
 	PINHash PINHash `yaml:"pin_hash"`
-	Limits    Limits `yaml:"limits"`
-	Fees      Fees   `yaml:"fees"`
+	Limits  Limits  `yaml:"limits"`
+	Fees    Fees    `yaml:"fees"`
 	// DedupeWindow: identical inbound messages inside it are one message.
 	DedupeWindow time.Duration `yaml:"dedupe_window"`
 	Admin        Admin         `yaml:"admin"`
