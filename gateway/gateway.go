@@ -29,7 +29,7 @@ type Options struct {
 	// Dispatchers is how many MTs are sent at once. Default 1024.
 	Dispatchers int
 	// PINHash are the argon2id parameters of new PIN hashes; zero means
-	// flows.DefaultArgon2 (stored hashes keep theirs and still verify).
+	// the config's pin_hash (stored hashes keep theirs and still verify).
 	PINHash flows.Argon2Params
 	// Extra HTTP routes mounted on the gateway's server (the sandbox's
 	// phones).
@@ -156,10 +156,11 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 		g.byName[sc.Name] = b
 	}
 	g.bankD = newBankDispatcher(g)
-	g.wg.Add(3)
+	g.wg.Add(4)
 	go func() { defer g.wg.Done(); g.disp.run(gctx) }()
 	go func() { defer g.wg.Done(); g.bankD.run(gctx) }()
 	go func() { defer g.wg.Done(); g.janitor(gctx) }()
+	go func() { defer g.wg.Done(); g.timers(gctx) }()
 	if err := g.serveHTTP(opts.Routes); err != nil {
 		g.Close(ctx)
 		return nil, err
@@ -168,11 +169,15 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 }
 
 // newEngine builds the flows engine from cfg and the pepper: PINs hashed
-// with argon2id (params, default flows.DefaultArgon2) over an HMAC under the pepper,
-// one-time codes digested under a key derived from it.
+// with argon2id (params; zero: config pin_hash, else flows.DefaultArgon2)
+// over an HMAC under the pepper, one-time codes digested under a key
+// derived from it.
 func newEngine(cfg config.Config, params flows.Argon2Params) (*flows.Engine, error) {
 	if params == (flows.Argon2Params{}) {
 		params = flows.DefaultArgon2
+		if h := cfg.PINHash; h.MemoryKiB > 0 && h.Time > 0 && h.Threads > 0 {
+			params.MemoryKiB, params.Time, params.Threads = uint32(h.MemoryKiB), uint32(h.Time), uint8(h.Threads)
+		}
 	}
 	pepper, err := readKeyFile(cfg.Keys.PepperFile)
 	if err != nil {
@@ -198,7 +203,16 @@ func newEngine(cfg config.Config, params flows.Argon2Params) (*flows.Engine, err
 		DefaultLang: flows.Lang(cfg.Language), ShortCode: cfg.ShortCode,
 		Country: cfg.Country, PINLength: cfg.PINLength, Location: loc,
 		PINs: pins, Codes: codes, NewID: newID,
+		Currency: cfg.Currency,
+		Limits:   flows.Limits{PerTransfer: flows.Amount(cfg.Limits.PerTransfer), PerDay: flows.Amount(cfg.Limits.PerDay)},
+		SendFee:  engineFee(cfg.Fees.Send),
+		PayFee:   engineFee(cfg.Fees.Pay),
 	})
+}
+
+// engineFee is a configured fee rule as the flows apply it.
+func engineFee(f config.Fee) flows.Fee {
+	return flows.Fee{Flat: flows.Amount(f.Flat), Percent: f.Percent}
 }
 
 // newID is a ULID: unique, and sorting by time of creation.
