@@ -108,13 +108,18 @@ func (r *router) sms(ctx context.Context, d *smpp.Delivery) smpp.Status {
 	isNew := false
 	var work *flows.PINWork
 	err = r.g.db.Step(ctx, func(tx *store.Tx) error {
-		var err error
-		isNew, err = tx.RecordInbound(ctx, in, r.g.cfg.DedupeWindow)
+		tag, err := r.g.engine.PromptTag(ctx, tx, from)
+		if err != nil {
+			return err
+		}
+		isNew, err = tx.RecordInbound(ctx, in, r.g.cfg.DedupeWindow, tag)
 		if err != nil || !isNew {
 			return err
 		}
-		work, err = r.g.engine.HandleSMS(ctx, tx, msg)
-		return err
+		if work, err = r.g.engine.HandleSMS(ctx, tx, msg); err != nil {
+			return err
+		}
+		return r.seen(ctx, tx, in, from)
 	})
 	if err == nil && work != nil {
 		// The command needs a PIN checked or hashed: the first step
@@ -126,7 +131,10 @@ func (r *router) sms(ctx context.Context, d *smpp.Delivery) smpp.Status {
 		var res flows.PINResult
 		if res, err = r.g.pinWork(ctx, work); err == nil {
 			err = r.g.db.Step(ctx, func(tx *store.Tx) error {
-				return r.g.engine.ResumeSMS(ctx, tx, msg, work, res)
+				if err := r.g.engine.ResumeSMS(ctx, tx, msg, work, res); err != nil {
+					return err
+				}
+				return r.seen(ctx, tx, in, from)
 			})
 		}
 	}
@@ -231,4 +239,14 @@ func (r *router) ussd(ctx context.Context, d *smpp.Delivery) smpp.Status {
 	}()
 	r.g.metrics.inbound.WithLabelValues(r.bind.cfg.Name, "ussd", "ended").Inc()
 	return smpp.StatusOK
+}
+
+// seen records the prompt the message left the phone at, for the
+// duplicate check of the next identical text.
+func (r *router) seen(ctx context.Context, tx *store.Tx, in store.Inbound, from flows.MSISDN) error {
+	tag, err := r.g.engine.PromptTag(ctx, tx, from)
+	if err != nil {
+		return err
+	}
+	return tx.SeenState(ctx, in, tag)
 }

@@ -202,12 +202,16 @@ func TestFailingStepRollsBackAlone(t *testing.T) {
 func TestInboxDedupe(t *testing.T) {
 	eachDB(t, func(t *testing.T, db *store.DB) {
 		t0 := time.Now()
+		state := ""
 		record := func(identity string, at time.Time) bool {
 			var isNew bool
 			err := db.Step(ctx, func(tx *store.Tx) error {
+				in := store.Inbound{Bind: "a", Phone: "+8613800138000", Dest: "3030", Text: "HELP", Identity: []byte(identity), At: at}
 				var err error
-				isNew, err = tx.RecordInbound(ctx, store.Inbound{Bind: "a", Phone: "+8613800138000", Dest: "3030", Text: "HELP", Identity: []byte(identity), At: at}, 10*time.Minute)
-				return err
+				if isNew, err = tx.RecordInbound(ctx, in, 10*time.Minute, state); err != nil || !isNew {
+					return err
+				}
+				return tx.SeenState(ctx, in, state+"'") // the message moves the phone on
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -217,16 +221,24 @@ func TestInboxDedupe(t *testing.T) {
 		if !record("m1", t0) {
 			t.Fatal("first delivery not new")
 		}
+		state = "'"
 		if record("m1", t0.Add(time.Second)) || record("m1", t0.Add(9*time.Minute)) {
 			t.Fatal("redelivery within the window taken as new")
 		}
 		if !record("m2", t0.Add(time.Second)) {
 			t.Fatal("another message taken as a duplicate")
 		}
+		state = "''"
 		if !record("m1", t0.Add(30*time.Minute)) {
 			t.Fatal("the same text after the window is a new message")
 		}
-		if n, _ := db.InboxCount(ctx); n != 3 {
+		// The same text again once the phone moved on (a second payment's
+		// OK <PIN>) is a new message, inside the window.
+		state = "x"
+		if !record("m1", t0.Add(31*time.Minute)) {
+			t.Fatal("the same text in another state is a duplicate")
+		}
+		if n, _ := db.InboxCount(ctx); n != 4 {
 			t.Fatalf("inbox holds %d", n)
 		}
 	})

@@ -199,17 +199,22 @@ type Inbound struct {
 	At       time.Time
 }
 
-// RecordInbound records an inbound message unless the same message (same
-// identity) was recorded within window, and reports whether it is new.
+// RecordInbound records an inbound message unless the same message was
+// recorded within window, and reports whether it is new. The same
+// message is one with the same identity, recorded while the phone's
+// prompt was what it is now (state, flows.Engine.PromptTag; see
+// SeenState): a text repeated after the phone moved on is a new message.
 // A duplicate writes nothing, so the caller must not act on it again.
-func (tx *Tx) RecordInbound(ctx context.Context, in Inbound, window time.Duration) (isNew bool, err error) {
+func (tx *Tx) RecordInbound(ctx context.Context, in Inbound, window time.Duration, state string) (isNew bool, err error) {
 	fp := tx.db.keys.Fingerprint(in.Identity)
 	at := in.At.UnixMicro()
-	// Insert the fingerprint, or refresh one older than the window; a
-	// fingerprint seen within the window changes no row: a duplicate.
-	res, err := tx.q.ExecContext(ctx, tx.rebind(`INSERT INTO inbox_seen (fingerprint, seen_at) VALUES (?, ?)
-		ON CONFLICT (fingerprint) DO UPDATE SET seen_at = excluded.seen_at WHERE inbox_seen.seen_at < ?`),
-		fp, at, at-window.Microseconds())
+	// Insert the fingerprint, or refresh one older than the window or
+	// left by another state; a fingerprint seen within the window by
+	// this state changes no row: a duplicate.
+	res, err := tx.q.ExecContext(ctx, tx.rebind(`INSERT INTO inbox_seen (fingerprint, seen_at, state) VALUES (?, ?, ?)
+		ON CONFLICT (fingerprint) DO UPDATE SET seen_at = excluded.seen_at, state = excluded.state
+		WHERE inbox_seen.seen_at < ? OR inbox_seen.state <> excluded.state`),
+		fp, at, state, at-window.Microseconds())
 	if err != nil {
 		return false, fmt.Errorf("store: recording inbound: %w", err)
 	}
@@ -223,4 +228,15 @@ func (tx *Tx) RecordInbound(ctx context.Context, in Inbound, window time.Duratio
 		return false, fmt.Errorf("store: recording inbound: %w", err)
 	}
 	return true, nil
+}
+
+// SeenState records the state a message left the phone in (its prompt's
+// tag after the step that handled it): a copy arriving while the phone
+// is still there is its duplicate (RecordInbound).
+func (tx *Tx) SeenState(ctx context.Context, in Inbound, state string) error {
+	if _, err := tx.q.ExecContext(ctx, tx.rebind(`UPDATE inbox_seen SET state = ? WHERE fingerprint = ?`),
+		state, tx.db.keys.Fingerprint(in.Identity)); err != nil {
+		return fmt.Errorf("store: recording inbound state: %w", err)
+	}
+	return nil
 }
