@@ -100,7 +100,7 @@ func (s *flowStep) send(c CmdSend) {
 	accts, err := s.tx.Accounts(s.ctx, payee)
 	s.check(err)
 	if len(accts) == 0 {
-		s.reply(KeySendNoPayee, s.vars("phone", payee.Masked()))
+		s.reply(KeySendNoPayee, s.vars("phone", payee.Shown()))
 		return
 	}
 	credit := defaultAccount(accts)
@@ -175,7 +175,7 @@ func (s *flowStep) startTransfer(t Transfer) {
 // transferVars are the placeholders naming t in a text.
 func (s *flowStep) transferVars(t *Transfer) Vars {
 	return s.vars("amount", t.Amount.String(), "fee", t.Fee.String(), "currency", s.e.cfg.Currency,
-		"payee", t.PayeeName, "phone", t.PayeePhone.Masked(), "merchant", t.Payee, "ref", t.Ref)
+		"payee", t.PayeeName, "phone", t.PayeePhone.Shown(), "merchant", t.Payee, "ref", t.Ref)
 }
 
 // transfer loads the transfer with id; a missing one stops the step (the
@@ -454,7 +454,7 @@ func (s *flowStep) receipts(t *Transfer) {
 		s.check(err)
 	}
 	pv := s.vars("amount", t.Amount.String(), "currency", s.e.cfg.Currency, "ref", t.Ref, "time", v["time"],
-		"payee", s.payerName(t), "phone", t.Payer.Masked())
+		"payee", s.payerName(t), "phone", t.Payer.Shown())
 	key = KeyReceiptPayee
 	if t.Kind == OpPay {
 		key = KeyReceiptMerchant

@@ -71,7 +71,7 @@ func (u *user) codeFor() string {
 func TestSendCompletesWithBothReceipts(t *testing.T) {
 	u := newMoneyUser(t)
 	u.is(u.one("SEND 13900139000 500"), KeySendConfirm, "amount", "500.00", "currency", "CNY",
-		"payee", "W*** F***", "phone", "**********9000", "fee", "1.00", "ref", u.pendingTransfer().Ref)
+		"payee", "W*** F***", "phone", "+86139****9000", "fee", "1.00", "ref", u.pendingTransfer().Ref)
 	tr := u.pendingTransfer()
 	if tr.State != TransferPendingPIN || tr.Amount != 50000 || tr.Fee != 100 || tr.Payee != string(payee) ||
 		tr.Debit != (AccountRef{"PGB", acct1}) || tr.Credit != (AccountRef{"PGB", payeeAcct}) || !ValidTransferRef(tr.Ref) {
@@ -103,9 +103,9 @@ func TestSendCompletesWithBothReceipts(t *testing.T) {
 	if len(out) != 2 || out[0].To != phone || out[1].To != payee {
 		t.Fatalf("receipts %+v", out)
 	}
-	u.is(out[0].Text, KeyReceiptPayer, "amount", "500.00", "currency", "CNY", "payee", "W*** F***", "phone", "**********9000",
+	u.is(out[0].Text, KeyReceiptPayer, "amount", "500.00", "currency", "CNY", "payee", "W*** F***", "phone", "+86139****9000",
 		"fee", "1.00", "ref", tr.Ref, "time", "2026-11-21 09:30 UTC", "bankref", "B42")
-	u.is(out[1].Text, KeyReceiptPayee, "amount", "500.00", "currency", "CNY", "payee", "Z**** S**", "phone", "**********8000",
+	u.is(out[1].Text, KeyReceiptPayee, "amount", "500.00", "currency", "CNY", "payee", "Z**** S**", "phone", "+86138****8000",
 		"ref", tr.Ref, "time", "2026-11-21 09:30 UTC")
 	u.state(tr.ID, TransferCompleted)
 	if got := u.tx.transfers[tr.ID].BankRef; got != "B42" {
@@ -219,7 +219,7 @@ func TestTransferLimits(t *testing.T) {
 func TestSendRefusals(t *testing.T) {
 	u := newMoneyUser(t)
 	u.is(u.one("SEND 13800138000 5"), KeySendSelf)
-	u.is(u.one("SEND 13600136000 5"), KeySendNoPayee, "phone", "**********6000")
+	u.is(u.one("SEND 13600136000 5"), KeySendNoPayee, "phone", "+86136****6000")
 	if len(u.tx.transfers) != 0 {
 		t.Fatalf("refusals made transfers: %v", u.tx.transfers)
 	}

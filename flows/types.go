@@ -92,6 +92,18 @@ func (m MSISDN) Masked() string {
 	return strings.Repeat("*", len(s)-4) + s[len(s)-4:]
 }
 
+// Shown is how a reply shows another person's number: the country code
+// and the first digits kept, the middle masked, the last 4 kept
+// ("+86139****9000"), as payment apps show it. Short numbers show as
+// Masked.
+func (m MSISDN) Shown() string {
+	s := string(m)
+	if len(s) < 12 {
+		return m.Masked()
+	}
+	return s[:6] + strings.Repeat("*", len(s)-10) + s[len(s)-4:]
+}
+
 // LogValue logs the number masked (STYLE.md: phone numbers log masked
 // except the last 4 digits).
 func (m MSISDN) LogValue() slog.Value { return slog.StringValue(m.Masked()) }
