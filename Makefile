@@ -12,6 +12,8 @@ BENCHCOUNT ?= 5
 BENCH      ?= .
 SIMFLAGS   ?=
 LOADFLAGS  ?=
+BENCHFLAGS ?=
+BENCH_PG   ?= $(PAYGATE_TEST_POSTGRES)
 RUNFLAGS   ?=
 
 .DEFAULT_GOAL := help
@@ -20,9 +22,9 @@ RUNFLAGS   ?=
 help: ## list the targets
 	@echo 'Usage: make <target> [VAR=value ...]'
 	@echo
-	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z0-9_-]+:.*?## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z0-9_-]+:.*?## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo
-	@echo 'Variables: FUZZTIME=$(FUZZTIME) BENCHCOUNT=$(BENCHCOUNT) BENCH=$(BENCH) SIMFLAGS=$(SIMFLAGS) RUNFLAGS=$(RUNFLAGS) GO=$(GO)'
+	@echo 'Variables: FUZZTIME=$(FUZZTIME) BENCHCOUNT=$(BENCHCOUNT) BENCH=$(BENCH) SIMFLAGS=$(SIMFLAGS) RUNFLAGS=$(RUNFLAGS) BENCHFLAGS=$(BENCHFLAGS) GO=$(GO)'
 
 .PHONY: build
 build: ## build bin/paygate
@@ -57,6 +59,20 @@ bench: ## run the benchmarks (smpp session layer, gateway, PIN hashing) BENCHCOU
 load: build ## the load tool: spawn a gateway, offer it LOADFLAGS (default 50,000 commands at full speed, then at 5,000/s)
 	./$(BIN)/paygate load --spawn --listen 127.0.0.1:0 --count 50000 $(LOADFLAGS)
 	./$(BIN)/paygate load --spawn --listen 127.0.0.1:0 --count 50000 --rate 5000 $(LOADFLAGS)
+
+.PHONY: bench-transfers
+bench-transfers: build ## the transfer load tool: spawn a gateway, run BENCHFLAGS (default 2,000 transfers from 500 phones) on SQLite, then on PostgreSQL at BENCH_PG (default: PAYGATE_TEST_POSTGRES) when set
+	./$(BIN)/paygate bench --spawn $(BENCHFLAGS)
+	@if [ -n "$(BENCH_PG)" ]; then \
+		echo "./$(BIN)/paygate bench --spawn --database \$$BENCH_PG $(BENCHFLAGS)"; \
+		./$(BIN)/paygate bench --spawn --database '$(BENCH_PG)' $(BENCHFLAGS); \
+	else \
+		echo "bench-transfers: BENCH_PG and PAYGATE_TEST_POSTGRES are not set: no PostgreSQL run"; \
+	fi
+
+.PHONY: soak
+soak: ## the kill -9 soak (R2): SIGKILL the gateway PAYGATE_SOAK_KILLS times (default 100) under concurrent transfers, then check I1-I6
+	PAYGATE_SOAK=1 $(GO) test -run '^TestSoakKill9$$' -count=1 -v -timeout 30m ./cmd/paygate
 
 .PHONY: sim
 sim: build ## run the SMSC simulator on 127.0.0.1:2775 (SIMFLAGS="--dlr" to add flags)

@@ -43,6 +43,11 @@ type EngineConfig struct {
 	Limits Limits
 	// SendFee and PayFee are the fees of SEND and PAY (config fees).
 	SendFee, PayFee Fee
+	// Epoch names this process when it is the only one on its database
+	// (SQLite): PIN attempts a dead process reserved are then given back
+	// at once (Lock.Adopt). Empty with several processes (PostgreSQL),
+	// where reservations end by ReserveTTL.
+	Epoch string
 }
 
 // Engine runs the flows. It holds only its configuration: it is safe for
@@ -835,7 +840,7 @@ func (s *flowStep) resetting() bool {
 
 // reserve reserves a PIN attempt for w, or answers why not.
 func (s *flowStep) reserve(w *PINWork) *PINWork {
-	l, ok := s.sub.Lock.Reserve(s.now)
+	l, ok := s.sub.Lock.Adopt(s.e.cfg.Epoch).Reserve(s.now)
 	if !ok {
 		switch {
 		case !s.noticeDue():

@@ -74,6 +74,24 @@ type Lock struct {
 	// Reserved is when the newest pending attempt was reserved; zero
 	// when none is pending.
 	Reserved time.Time
+	// Epoch names the process that holds the pending attempts, when the
+	// engine has one (EngineConfig.Epoch): a process that died between
+	// the steps can record none of them, so another epoch's are dropped
+	// at once rather than after ReserveTTL.
+	Epoch string `json:",omitempty"`
+}
+
+// Adopt drops pending attempts held by another epoch (a process that
+// died between its two steps) and makes epoch the holder. An empty epoch
+// changes nothing: reservations then end only by ReserveTTL.
+func (l Lock) Adopt(epoch string) Lock {
+	if epoch == "" {
+		return l
+	}
+	if l.Epoch != epoch {
+		l.Pending, l.Reserved, l.Epoch = 0, time.Time{}, epoch
+	}
+	return l
 }
 
 // Event is what a recorded attempt did.

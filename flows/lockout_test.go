@@ -404,3 +404,26 @@ func TestReserveRecordEveryInterleaving(t *testing.T) {
 		})
 	}
 }
+
+// A process that died between its two PIN steps holds reservations no
+// step will record: the next process (another epoch) drops them at once;
+// without an epoch they last ReserveTTL.
+func TestReservationsOfADeadProcess(t *testing.T) {
+	var l Lock
+	for range LockAfter {
+		var ok bool
+		if l, ok = l.Adopt("run-1").Reserve(t0); !ok {
+			t.Fatal("reservation refused")
+		}
+	}
+	if _, ok := l.Adopt("run-1").Reserve(t0.Add(time.Second)); ok {
+		t.Fatal("a 4th attempt in flight in the same run")
+	}
+	if _, ok := l.Adopt("").Reserve(t0.Add(time.Second)); ok {
+		t.Fatal("no epoch: reservations must last ReserveTTL")
+	}
+	next, ok := l.Adopt("run-2").Reserve(t0.Add(time.Second))
+	if !ok || next.Pending != 1 || next.Epoch != "run-2" || next.Failures != 0 {
+		t.Fatalf("after a restart: %+v %v", next, ok)
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/paygate/paygate/bank"
 	"github.com/paygate/paygate/flows"
+	"github.com/paygate/paygate/internal/crashpoint"
 	"github.com/paygate/paygate/store"
 )
 
@@ -148,6 +149,7 @@ const (
 func (d *bankDispatcher) send(ctx context.Context, j store.BankJob) {
 	req := j.Request
 	res, err := d.call(ctx, req)
+	crashpoint.Hit(crashpoint.AfterBankRequest)
 	now := d.g.now()
 	var v verdict
 	if req.Kind == flows.BankTransfer {
@@ -176,6 +178,7 @@ func (d *bankDispatcher) send(ctx context.Context, j store.BankJob) {
 		}
 		return d.g.engine.HandleBankResult(ctx, tx, res, now)
 	})
+	crashpoint.Hit(crashpoint.AfterBankAnswer)
 	if err != nil {
 		if ctx.Err() == nil {
 			d.g.log.Warn("bank outbox: applying the answer; it will be asked again", "kind", req.Kind, "id", req.ID, "err", err)

@@ -80,7 +80,7 @@ func newRig(t *testing.T, opts rigOptions) *rig {
 	if _, err := db.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	engine, err := newEngine(cfg, flows.Argon2Params{})
+	engine, err := newEngine(cfg, flows.Argon2Params{}, true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/paygate/paygate/internal/crashpoint"
 	"github.com/paygate/paygate/smpp"
 	"github.com/paygate/paygate/store"
 )
@@ -241,6 +242,7 @@ func (d *dispatcher) send(m store.MT) {
 		d.record(ctx, m, func(tx *store.Tx) error { return tx.MTFailed(ctx, m.ID, "text cannot be opened", now) }, b.cfg.Name, "failed")
 		return
 	}
+	crashpoint.Hit(crashpoint.BeforeMTSubmit)
 	sctx, cancel := context.WithTimeout(ctx, sendTimeout)
 	ids, err := b.client.SubmitText(sctx, smpp.Text{
 		Source:  smpp.Address{TON: 3, NPI: 0, Addr: m.Sender}, // a short code: network specific

@@ -101,7 +101,7 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 			return nil, fmt.Errorf("database: %w", err)
 		}
 	}
-	engine, err := newEngine(cfg, opts.PINHash)
+	engine, err := newEngine(cfg, opts.PINHash, db.Dialect() == "sqlite3")
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -172,7 +172,11 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 // with argon2id (params; zero: config pin_hash, else flows.DefaultArgon2)
 // over an HMAC under the pepper, one-time codes digested under a key
 // derived from it.
-func newEngine(cfg config.Config, params flows.Argon2Params) (*flows.Engine, error) {
+//
+// alone says this process is the only one on its database (SQLite): PIN
+// attempts reserved by a process that died are then given back at start
+// (flows.EngineConfig.Epoch).
+func newEngine(cfg config.Config, params flows.Argon2Params, alone bool) (*flows.Engine, error) {
 	if params == (flows.Argon2Params{}) {
 		params = flows.DefaultArgon2
 		if h := cfg.PINHash; h.MemoryKiB > 0 && h.Time > 0 && h.Threads > 0 {
@@ -202,7 +206,7 @@ func newEngine(cfg config.Config, params flows.Argon2Params) (*flows.Engine, err
 	return flows.NewEngine(flows.EngineConfig{
 		DefaultLang: flows.Lang(cfg.Language), ShortCode: cfg.ShortCode,
 		Country: cfg.Country, PINLength: cfg.PINLength, Location: loc,
-		PINs: pins, Codes: codes, NewID: newID,
+		PINs: pins, Codes: codes, NewID: newID, Epoch: epoch(alone),
 		Currency: cfg.Currency,
 		Limits:   flows.Limits{PerTransfer: flows.Amount(cfg.Limits.PerTransfer), PerDay: flows.Amount(cfg.Limits.PerDay)},
 		SendFee:  engineFee(cfg.Fees.Send),
@@ -299,4 +303,13 @@ func (g *Gateway) janitor(ctx context.Context) {
 		}
 		g.early.sweep(now)
 	}
+}
+
+// epoch names this process's run for flows.EngineConfig.Epoch: a fresh
+// id when it is alone on its database, else "".
+func epoch(alone bool) string {
+	if !alone {
+		return ""
+	}
+	return newID()
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/paygate/paygate/flows"
+	"github.com/paygate/paygate/internal/crashpoint"
 	"github.com/paygate/paygate/smpp"
 	"github.com/paygate/paygate/store"
 )
@@ -86,6 +87,7 @@ func (c *phoneCache) put(s string, m flows.MSISDN) {
 }
 
 func (r *router) sms(ctx context.Context, d *smpp.Delivery) smpp.Status {
+	crashpoint.Hit(crashpoint.AfterMORead)
 	name := r.bind.cfg.Name
 	from, err := r.phone(d.PDU.Source)
 	if err != nil {
@@ -121,6 +123,7 @@ func (r *router) sms(ctx context.Context, d *smpp.Delivery) smpp.Status {
 		}
 		return r.seen(ctx, tx, in, from)
 	})
+	crashpoint.Hit(crashpoint.AfterInboxCommit)
 	if err == nil && work != nil {
 		// The command needs a PIN checked or hashed: the first step
 		// reserved the attempt; the hash runs outside the writer; the
@@ -136,6 +139,7 @@ func (r *router) sms(ctx context.Context, d *smpp.Delivery) smpp.Status {
 				}
 				return r.seen(ctx, tx, in, from)
 			})
+			crashpoint.Hit(crashpoint.AfterCodeIssued)
 		}
 	}
 	switch {

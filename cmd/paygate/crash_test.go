@@ -15,6 +15,7 @@ import (
 
 	_ "github.com/mattn/go-sqlite3"
 
+	"github.com/paygate/paygate/internal/crashpoint"
 	"github.com/paygate/paygate/smpp/smsc"
 )
 
@@ -22,6 +23,12 @@ import (
 // with PAYGATE_TEST_CHILD set it runs run() on its arguments and exits.
 func TestMain(m *testing.M) {
 	if os.Getenv("PAYGATE_TEST_CHILD") != "" {
+		// PAYGATE_CRASH_AT arms a crash point (internal/crashpoint):
+		// only the test binary's child mode reads it.
+		if !crashpoint.Arm(os.Getenv("PAYGATE_CRASH_AT")) {
+			fmt.Fprintf(os.Stderr, "PAYGATE_CRASH_AT=%q: no such crash point\n", os.Getenv("PAYGATE_CRASH_AT"))
+			os.Exit(2)
+		}
 		ctx, stop := contextWithSignals()
 		code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 		stop()
@@ -34,20 +41,29 @@ func TestMain(m *testing.M) {
 type child struct {
 	cmd     *exec.Cmd
 	started time.Time
+	done    chan struct{} // closed when the process ended
+	err     error         // what Wait returned, once done
 }
 
 func startChild(t *testing.T, args ...string) *child {
 	t.Helper()
+	return startChildEnv(t, nil, args...)
+}
+
+// startChildEnv is startChild with env added to the child's environment.
+func startChildEnv(t *testing.T, env []string, args ...string) *child {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), "PAYGATE_TEST_CHILD=1")
+	cmd.Env = append(append(os.Environ(), "PAYGATE_TEST_CHILD=1"), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &child{cmd: cmd, started: time.Now()}
+	c := &child{cmd: cmd, started: time.Now(), done: make(chan struct{})}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	go func() { c.err = cmd.Wait(); close(c.done) }()
 	go func() { // keep the pipe drained; show the child's log on failure
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
@@ -56,7 +72,7 @@ func startChild(t *testing.T, args ...string) *child {
 			}
 		}
 	}()
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	t.Cleanup(func() { cmd.Process.Kill(); <-c.done })
 	return c
 }
 
@@ -64,7 +80,18 @@ func startChild(t *testing.T, args ...string) *child {
 func (c *child) kill(t *testing.T) {
 	t.Helper()
 	c.cmd.Process.Signal(syscall.SIGKILL)
-	c.cmd.Wait()
+	<-c.done
+}
+
+// term ends the child with SIGTERM, a clean shutdown, and waits.
+func (c *child) term(t *testing.T) {
+	t.Helper()
+	c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the gateway did not stop on SIGTERM")
+	}
 }
 
 // I1 under a hard crash: the gateway is killed with SIGKILL in the middle
@@ -152,8 +179,7 @@ bank: { kind: sim }
 			t.Fatalf("phone %d never answered: %v", i, err)
 		}
 	}
-	second.cmd.Process.Signal(syscall.SIGTERM)
-	second.cmd.Wait()
+	second.term(t)
 
 	db, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, "paygate.db")+"?mode=ro")
 	if err != nil {
