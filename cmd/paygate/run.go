@@ -80,6 +80,7 @@ func commands() *command {
 		migrateCommand(),
 		merchantsCommand(),
 		loadCommand(),
+		benchCommand(),
 		versionCommand(),
 		helpCommand(root),
 	}
