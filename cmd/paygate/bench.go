@@ -64,16 +64,19 @@ func benchCommand() *command {
 			"A phone gets at most 5 one-time codes an hour (SPEC.md §5.5), one of\n" +
 			"them for LINK: --transfers may be at most 4 × --phones.\n\n" +
 			"--database postgres://… runs the gateway in a new schema of that\n" +
-			"database, dropped at the end.",
+			"database, dropped at the end. A spawned gateway takes the PIN cost from\n" +
+			"pin_hash in its config; the report says which parameters it really\n" +
+			"stored, and the gateway's own counters per transfer (its /metrics).",
 		setup: func(fs *flag.FlagSet) action {
 			var o benchOptions
 			fs.IntVar(&o.phones, "phones", 500, "virtual `phones`, each with a bank account; each pays the next one")
 			fs.IntVar(&o.transfers, "transfers", 2000, "transfers to run in all, spread evenly over the phones")
-			fs.IntVar(&o.concurrency, "concurrency", 0, "phones with a transfer under way at once (default min(--phones, 200))")
+			fs.IntVar(&o.concurrency, "concurrency", 0, "phones with a transfer under way at once (default min(--phones, 100): on 2 cores more only lengthens queues)")
 			fs.StringVar(&o.database, "database", "sqlite", "sqlite (a new file) or a postgres:// `URL` (a new schema in it)")
 			fs.IntVar(&o.pinMemoryKiB, "pin-memory-kib", def.MemoryKiB, "argon2id memory of PIN hashes, KiB (config pin_hash.memory_kib)")
 			fs.IntVar(&o.pinTime, "pin-time", def.Time, "argon2id passes of PIN hashes (config pin_hash.time)")
 			fs.BoolVar(&o.spawn, "spawn", false, "run the gateway as a separate `paygate serve` process")
+			fs.DurationVar(&o.dedupeWindow, "dedupe-window", config.Default().DedupeWindow, "the gateway's dedupe_window: identical texts from a phone inside it are one, unless they answer different prompts")
 			fs.BoolVar(&o.dlr, "dlr", false, "the SMSC sends a delivery receipt for every MT (more inbound load)")
 			fs.StringVar(&o.out, "out", "text", "report `format`: text or json")
 			fs.DurationVar(&o.timeout, "timeout", time.Minute, "how long a phone waits for an expected SMS before it counts a failure")
@@ -85,7 +88,7 @@ func benchCommand() *command {
 					return usageErrorf("unexpected argument %q", args[0])
 				}
 				if o.concurrency == 0 {
-					o.concurrency = min(o.phones, 200)
+					o.concurrency = min(o.phones, 100)
 				}
 				switch {
 				case o.phones < 2:
@@ -105,6 +108,8 @@ func benchCommand() *command {
 					return usageErrorf("--out must be text or json")
 				case o.timeout <= 0:
 					return usageErrorf("--timeout must be more than 0")
+				case o.dedupeWindow <= 0:
+					return usageErrorf("--dedupe-window must be more than 0")
 				case o.poll < 0:
 					return usageErrorf("--poll must not be negative")
 				case o.database != "sqlite" && !strings.HasPrefix(o.database, "postgres://") && !strings.HasPrefix(o.database, "postgresql://"):
@@ -122,13 +127,13 @@ func benchCommand() *command {
 const benchTransfersPerPhone = flows.CodesPerHour - 1
 
 type benchOptions struct {
-	phones, transfers, concurrency int
-	database                       string
-	pinMemoryKiB, pinTime          int
-	spawn, dlr                     bool
-	out                            string
-	timeout, poll, bindWait        time.Duration
-	cpuProfile                     string
+	phones, transfers, concurrency        int
+	database                              string
+	pinMemoryKiB, pinTime                 int
+	spawn, dlr                            bool
+	out                                   string
+	timeout, poll, bindWait, dedupeWindow time.Duration
+	cpuProfile                            string
 }
 
 // The bench's fixed choices.
@@ -165,12 +170,11 @@ type benchTransfer struct {
 	cents        int64
 	ref          string
 
-	sent, confirmed    time.Time // SEND queued at the SMSC; its reply accepted there
-	pinSent, codeAt    time.Time // OK <PIN> queued; the code SMS accepted
-	codeSent, authAt   time.Time // the code queued; "Confirmed" accepted
-	payerAt, payeeAt   time.Time // the receipts, under watcher.mu
-	done               chan struct{}
-	payerDup, payeeDup int
+	sent, confirmed  time.Time // SEND queued at the SMSC; its reply accepted there
+	pinSent, codeAt  time.Time // OK <PIN> queued; the code SMS accepted
+	codeSent, authAt time.Time // the code queued; "Confirmed" accepted
+	payerAt, payeeAt time.Time // the receipts, under watcher.mu
+	done             chan struct{}
 }
 
 func (t *benchTransfer) amount() string { return flows.Amount(t.cents).String() }
@@ -334,7 +338,7 @@ func runBench(ctx context.Context, env *cmdEnv, o benchOptions) (err error) {
 	}
 	benchCheckBank(rep, bk, res.completed)
 	rep.OK = rep.Failed == 0 && rep.NotRun == 0 && rep.UnexpectedTexts == 0 && rep.DuplicateReceipts == 0 && rep.Bank.OK &&
-		rep.Gateway.Scraped && len(rep.Gateway.Unfinished) == 0
+		len(rep.Gateway.Unfinished) == 0
 
 	if o.out == "json" {
 		enc := json.NewEncoder(env.stdout)
@@ -394,13 +398,13 @@ func writeBenchConfig(dir string, o benchOptions, dbURL, smscAddr, bankURL, secr
 			return "", err
 		}
 	}
-	// dedupe_window is tiny: a phone sends "OK <PIN>" once per transfer,
-	// the same text every time, and inside the default window (10m) the
-	// second would be the first delivered again (SPEC.md §5.5).
+	// A phone sends the same "OK <PIN>" for each of its transfers: with
+	// --dedupe-window at its default, the shipped one, the second is a new
+	// message only because it answers another prompt (SPEC.md §5.5).
 	cfg := fmt.Sprintf(`database: %s
 http: { listen: 127.0.0.1:0 }
 timezone: Asia/Shanghai
-dedupe_window: 1ms
+dedupe_window: %s
 pin_hash: { memory_kib: %d, time: %d }
 limits: { per_transfer: 100000000, per_day: 100000000000 }
 smsc:
@@ -418,7 +422,7 @@ bank:
   code: %s
 keys: { pepper_file: pepper.key, data_key_file: data.key }
 admin: { token_file: admin.token }
-`, yamlQuote(dbURL), o.pinMemoryKiB, o.pinTime, smscAddr, o.dlr, yamlQuote(bankURL), benchBank)
+`, yamlQuote(dbURL), o.dedupeWindow, o.pinMemoryKiB, o.pinTime, smscAddr, o.dlr, yamlQuote(bankURL), benchBank)
 	path := filepath.Join(dir, "paygate.yaml")
 	return path, os.WriteFile(path, []byte(cfg), 0o600)
 }
@@ -1536,7 +1540,7 @@ func (r *benchReport) print(w io.Writer) {
 			fmt.Fprintf(w, "every transfer at the gateway is completed\n")
 		}
 	} else {
-		fmt.Fprintf(w, "gateway /metrics: not read\n")
+		fmt.Fprintf(w, "gateway /metrics: not read (no per-step figures, no check for transfers left unfinished)\n")
 	}
 	for _, f := range r.Failures {
 		fmt.Fprintf(w, "failure: %s\n", f)
