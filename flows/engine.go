@@ -245,22 +245,6 @@ func (e *Engine) HandleBankResult(ctx context.Context, tx Tx, r BankResult, now 
 	return s.finish()
 }
 
-// PromptTag names the state of phone's prompt (its id and stage, "" for
-// none) for the inbox's duplicate check: an identical text is the same
-// message only while the tag it left is the phone's tag (SPEC §5.5).
-func (e *Engine) PromptTag(ctx context.Context, tx Tx, phone MSISDN) (string, error) {
-	sub, err := tx.Subscriber(ctx, phone)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		return "", nil
-	case err != nil:
-		return "", err
-	case sub.Pending == nil:
-		return "", nil
-	}
-	return sub.Pending.ID + "/" + string(sub.Pending.Stage), nil
-}
-
 // ExpireTransfer is the timer step of a pending transfer whose prompt
 // ran out (SPEC §6 expired): the transfer ends expired, the phone's
 // prompt is dropped and the phone is told. A transfer no longer pending

@@ -90,6 +90,17 @@ type Subscriber struct {
 	Noticed time.Time
 }
 
+// Prompt names where the phone's prompt stands — its id and stage, ""
+// for none — for the inbox's duplicate check: an identical text is the
+// same message only while the phone's prompt is where the first copy
+// left it (SPEC §5.5). The store mirrors it in a column.
+func (s Subscriber) Prompt() string {
+	if s.Pending == nil {
+		return ""
+	}
+	return s.Pending.ID + "/" + string(s.Pending.Stage)
+}
+
 // OutSMS is an SMS for the MT outbox.
 type OutSMS struct {
 	To   MSISDN

@@ -110,18 +110,15 @@ func (r *router) sms(ctx context.Context, d *smpp.Delivery) smpp.Status {
 	isNew := false
 	var work *flows.PINWork
 	err = r.g.db.Step(ctx, func(tx *store.Tx) error {
-		tag, err := r.g.engine.PromptTag(ctx, tx, from)
-		if err != nil {
-			return err
-		}
-		isNew, err = tx.RecordInbound(ctx, in, r.g.cfg.DedupeWindow, tag)
+		var err error
+		isNew, err = tx.RecordInbound(ctx, in, r.g.cfg.DedupeWindow)
 		if err != nil || !isNew {
 			return err
 		}
 		if work, err = r.g.engine.HandleSMS(ctx, tx, msg); err != nil {
 			return err
 		}
-		return r.seen(ctx, tx, in, from)
+		return tx.SeenState(ctx, in)
 	})
 	crashpoint.Hit(crashpoint.AfterInboxCommit)
 	if err == nil && work != nil {
@@ -137,7 +134,7 @@ func (r *router) sms(ctx context.Context, d *smpp.Delivery) smpp.Status {
 				if err := r.g.engine.ResumeSMS(ctx, tx, msg, work, res); err != nil {
 					return err
 				}
-				return r.seen(ctx, tx, in, from)
+				return tx.SeenState(ctx, in)
 			})
 			crashpoint.Hit(crashpoint.AfterCodeIssued)
 		}
@@ -243,14 +240,4 @@ func (r *router) ussd(ctx context.Context, d *smpp.Delivery) smpp.Status {
 	}()
 	r.g.metrics.inbound.WithLabelValues(r.bind.cfg.Name, "ussd", "ended").Inc()
 	return smpp.StatusOK
-}
-
-// seen records the prompt the message left the phone at, for the
-// duplicate check of the next identical text.
-func (r *router) seen(ctx context.Context, tx *store.Tx, in store.Inbound, from flows.MSISDN) error {
-	tag, err := r.g.engine.PromptTag(ctx, tx, from)
-	if err != nil {
-		return err
-	}
-	return tx.SeenState(ctx, in, tag)
 }

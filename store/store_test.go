@@ -202,16 +202,24 @@ func TestFailingStepRollsBackAlone(t *testing.T) {
 func TestInboxDedupe(t *testing.T) {
 	eachDB(t, func(t *testing.T, db *store.DB) {
 		t0 := time.Now()
-		state := ""
+		// prompt is the phone's prompt each message leaves it at.
+		prompt := ""
 		record := func(identity string, at time.Time) bool {
 			var isNew bool
 			err := db.Step(ctx, func(tx *store.Tx) error {
 				in := store.Inbound{Bind: "a", Phone: "+8613800138000", Dest: "3030", Text: "HELP", Identity: []byte(identity), At: at}
 				var err error
-				if isNew, err = tx.RecordInbound(ctx, in, 10*time.Minute, state); err != nil || !isNew {
+				if isNew, err = tx.RecordInbound(ctx, in, 10*time.Minute); err != nil || !isNew {
 					return err
 				}
-				return tx.SeenState(ctx, in, state+"'") // the message moves the phone on
+				sub := flows.Subscriber{Phone: "+8613800138000", Created: t0}
+				if prompt != "" {
+					sub.Pending = &flows.Pending{ID: prompt, Kind: flows.OpSend, Stage: flows.StagePIN, Created: at, Expires: at.Add(time.Hour)}
+				}
+				if err := tx.SaveSubscriber(ctx, sub); err != nil {
+					return err
+				}
+				return tx.SeenState(ctx, in)
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -221,24 +229,29 @@ func TestInboxDedupe(t *testing.T) {
 		if !record("m1", t0) {
 			t.Fatal("first delivery not new")
 		}
-		state = "'"
 		if record("m1", t0.Add(time.Second)) || record("m1", t0.Add(9*time.Minute)) {
 			t.Fatal("redelivery within the window taken as new")
 		}
 		if !record("m2", t0.Add(time.Second)) {
 			t.Fatal("another message taken as a duplicate")
 		}
-		state = "''"
 		if !record("m1", t0.Add(30*time.Minute)) {
 			t.Fatal("the same text after the window is a new message")
 		}
-		// The same text again once the phone moved on (a second payment's
-		// OK <PIN>) is a new message, inside the window.
-		state = "x"
-		if !record("m1", t0.Add(31*time.Minute)) {
-			t.Fatal("the same text in another state is a duplicate")
+		// The phone moves on (m3 leaves a prompt): the same text again
+		// (a second payment's OK <PIN>) is a new message, inside the
+		// window; its copy, at the prompt it left, is a duplicate.
+		prompt = "T1"
+		if !record("m3", t0.Add(31*time.Minute)) {
+			t.Fatal("a new text not new")
 		}
-		if n, _ := db.InboxCount(ctx); n != 4 {
+		if !record("m1", t0.Add(32*time.Minute)) {
+			t.Fatal("the same text at another prompt is a duplicate")
+		}
+		if record("m1", t0.Add(33*time.Minute)) {
+			t.Fatal("a copy at the prompt its first left is new")
+		}
+		if n, _ := db.InboxCount(ctx); n != 5 {
 			t.Fatalf("inbox holds %d", n)
 		}
 	})

@@ -131,13 +131,13 @@ func (tx *Tx) SaveSubscriber(ctx context.Context, s flows.Subscriber) error {
 		lockedUntil = s.Lock.Until.UnixMicro()
 	}
 	_, err = tx.q.ExecContext(ctx, tx.rebind(`INSERT INTO subscribers
-		(phone, lang, created_at, pin_hash, stopped, failures, locked_until, operator_locked, state)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		(phone, lang, created_at, pin_hash, stopped, failures, locked_until, operator_locked, state, prompt)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (phone) DO UPDATE SET lang = excluded.lang, pin_hash = excluded.pin_hash, stopped = excluded.stopped,
 		failures = excluded.failures, locked_until = excluded.locked_until, operator_locked = excluded.operator_locked,
-		state = excluded.state`),
+		state = excluded.state, prompt = excluded.prompt`),
 		string(s.Phone), string(s.Lang), s.Created.UnixMicro(), s.PIN.Reveal(), boolInt(s.Stopped),
-		s.Lock.Failures, lockedUntil, boolInt(s.Lock.Operator), state)
+		s.Lock.Failures, lockedUntil, boolInt(s.Lock.Operator), state, s.Prompt())
 	if err != nil {
 		return fmt.Errorf("store: saving subscriber: %w", err)
 	}
@@ -202,19 +202,20 @@ type Inbound struct {
 // RecordInbound records an inbound message unless the same message was
 // recorded within window, and reports whether it is new. The same
 // message is one with the same identity, recorded while the phone's
-// prompt was what it is now (state, flows.Engine.PromptTag; see
-// SeenState): a text repeated after the phone moved on is a new message.
+// prompt was what it is now (SeenState keeps where each message left
+// the phone): a text repeated after the phone moved on is a new message.
 // A duplicate writes nothing, so the caller must not act on it again.
-func (tx *Tx) RecordInbound(ctx context.Context, in Inbound, window time.Duration, state string) (isNew bool, err error) {
+func (tx *Tx) RecordInbound(ctx context.Context, in Inbound, window time.Duration) (isNew bool, err error) {
 	fp := tx.db.keys.Fingerprint(in.Identity)
 	at := in.At.UnixMicro()
 	// Insert the fingerprint, or refresh one older than the window or
-	// left by another state; a fingerprint seen within the window by
-	// this state changes no row: a duplicate.
-	res, err := tx.q.ExecContext(ctx, tx.rebind(`INSERT INTO inbox_seen (fingerprint, seen_at, state) VALUES (?, ?, ?)
+	// left at another prompt; a fingerprint seen within the window at
+	// this prompt changes no row: a duplicate.
+	res, err := tx.q.ExecContext(ctx, tx.rebind(`INSERT INTO inbox_seen (fingerprint, seen_at, state)
+		VALUES (?, ?, COALESCE((SELECT prompt FROM subscribers WHERE phone = ?), ''))
 		ON CONFLICT (fingerprint) DO UPDATE SET seen_at = excluded.seen_at, state = excluded.state
 		WHERE inbox_seen.seen_at < ? OR inbox_seen.state <> excluded.state`),
-		fp, at, state, at-window.Microseconds())
+		fp, at, in.Phone, at-window.Microseconds())
 	if err != nil {
 		return false, fmt.Errorf("store: recording inbound: %w", err)
 	}
@@ -230,12 +231,13 @@ func (tx *Tx) RecordInbound(ctx context.Context, in Inbound, window time.Duratio
 	return true, nil
 }
 
-// SeenState records the state a message left the phone in (its prompt's
-// tag after the step that handled it): a copy arriving while the phone
-// is still there is its duplicate (RecordInbound).
-func (tx *Tx) SeenState(ctx context.Context, in Inbound, state string) error {
-	if _, err := tx.q.ExecContext(ctx, tx.rebind(`UPDATE inbox_seen SET state = ? WHERE fingerprint = ?`),
-		state, tx.db.keys.Fingerprint(in.Identity)); err != nil {
+// SeenState records the prompt a message left the phone at, once the
+// step that handled it has saved the phone: a copy arriving while the
+// phone is still there is its duplicate (RecordInbound).
+func (tx *Tx) SeenState(ctx context.Context, in Inbound) error {
+	if _, err := tx.q.ExecContext(ctx, tx.rebind(`UPDATE inbox_seen
+		SET state = COALESCE((SELECT prompt FROM subscribers WHERE phone = ?), '') WHERE fingerprint = ?`),
+		in.Phone, tx.db.keys.Fingerprint(in.Identity)); err != nil {
 		return fmt.Errorf("store: recording inbound state: %w", err)
 	}
 	return nil
