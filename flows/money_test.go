@@ -412,3 +412,38 @@ func TestParseReceipt(t *testing.T) {
 		}
 	}
 }
+
+// A reply read back by its template gives back what filled it (load
+// tools and checkers read the gateway's SMS so).
+func TestMatchText(t *testing.T) {
+	for _, tc := range []struct {
+		key  Key
+		vars Vars
+		want map[string]string
+	}{
+		{KeySendConfirm, Vars{"amount": "1.05", "currency": "CNY", "payee": "B*** H***", "phone": "+86139****0001", "fee": "0.00", "ref": "T7K2QXM4"},
+			map[string]string{"amount": "1.05", "ref": "T7K2QXM4"}},
+		{KeyCodeSend, Vars{"code": "123456", "amount": "1.05", "currency": "CNY", "payee": "B*** H***", "ref": "T7K2QXM4", "time": "2026-11-21 17:03 CST"},
+			map[string]string{"code": "123456", "ref": "T7K2QXM4"}},
+		{KeyAuthorized, Vars{"amount": "1.05", "currency": "CNY", "payee": "B*** H***", "ref": "T7K2QXM4"},
+			map[string]string{"ref": "T7K2QXM4"}},
+		{KeyCodeLink, Vars{"code": "654321", "account": "PGB ****0001", "time": "2026-11-21 17:03 CST"},
+			map[string]string{"code": "654321"}},
+	} {
+		t.Run(string(tc.key), func(t *testing.T) {
+			text := Text(English, tc.key, tc.vars)
+			got, ok := MatchText(English, tc.key, text)
+			if !ok {
+				t.Fatalf("%q does not match its own template", text)
+			}
+			for k, v := range tc.want {
+				if got[k] != v {
+					t.Errorf("%s = %q, want %q", k, got[k], v)
+				}
+			}
+			if _, ok := MatchText(English, tc.key, text+" and more"); ok {
+				t.Errorf("a longer text matches")
+			}
+		})
+	}
+}

@@ -1022,7 +1022,7 @@ func (p *benchPhone) expectText(ctx context.Context, timeout time.Duration, key 
 	if err != nil {
 		return txt, nil, fmt.Errorf("waiting for %s: %w", key, err)
 	}
-	m, ok := matchTemplate(key, txt.text)
+	m, ok := flows.MatchText(flows.English, key, txt.text)
 	if !ok {
 		return txt, nil, fmt.Errorf("waiting for %s, got %q", key, maskDigits(txt.text))
 	}
@@ -1347,69 +1347,6 @@ func maskDigits(s string) string {
 }
 
 var digitRun = regexp.MustCompile(`[0-9]{4,}`)
-
-// matchTemplate matches text against the English template of key: a
-// {ref} is 8 characters of the reference alphabet, a {code} 6 digits,
-// any other placeholder anything. It returns the placeholders' values.
-func matchTemplate(key flows.Key, text string) (map[string]string, bool) {
-	re := templateRE(key)
-	m := re.FindStringSubmatch(text)
-	if m == nil {
-		return nil, false
-	}
-	out := map[string]string{}
-	for i, name := range re.SubexpNames() {
-		if name != "" && out[name] == "" {
-			out[name] = m[i]
-		}
-	}
-	return out, true
-}
-
-var (
-	templateMu  sync.Mutex
-	templateREs = map[flows.Key]*regexp.Regexp{}
-)
-
-func templateRE(key flows.Key) *regexp.Regexp {
-	templateMu.Lock()
-	defer templateMu.Unlock()
-	if re, ok := templateREs[key]; ok {
-		return re
-	}
-	tmpl := flows.Text(flows.English, key, nil)
-	var b strings.Builder
-	b.WriteString("^")
-	used := map[string]bool{}
-	for rest := tmpl; rest != ""; {
-		i := strings.IndexByte(rest, '{')
-		j := strings.IndexByte(rest, '}')
-		if i < 0 || j < i {
-			b.WriteString(regexp.QuoteMeta(rest))
-			break
-		}
-		b.WriteString(regexp.QuoteMeta(rest[:i]))
-		name := rest[i+1 : j]
-		group := ""
-		if !used[name] && regexp.MustCompile(`^[a-z_]+$`).MatchString(name) {
-			group = "?P<" + name + ">"
-			used[name] = true
-		}
-		switch name {
-		case "ref":
-			b.WriteString("(" + group + "[0-9A-Z]{8})")
-		case "code":
-			b.WriteString("(" + group + "[0-9]{6})")
-		default:
-			b.WriteString("(" + group + ".*?)")
-		}
-		rest = rest[j+1:]
-	}
-	b.WriteString("$")
-	re := regexp.MustCompile(b.String())
-	templateREs[key] = re
-	return re
-}
 
 // benchReport is what the bench prints; --out json prints it as is.
 type benchReport struct {
