@@ -61,6 +61,15 @@ func (f *storeFlags) open(ctx context.Context, env *cmdEnv, cfg config.Config) (
 	return m, err
 }
 
+// loadOpen is load, then open.
+func (f *storeFlags) loadOpen(ctx context.Context, env *cmdEnv) (*gateway.Merchants, error) {
+	cfg, err := f.load(env)
+	if err != nil {
+		return nil, err
+	}
+	return f.open(ctx, env, cfg)
+}
+
 // load returns the config of --config, or of the sandbox in --dir.
 func (f *storeFlags) load(env *cmdEnv) (config.Config, error) {
 	if f.config != "" {
@@ -159,11 +168,7 @@ func merchantsListCommand() *command {
 				if len(args) > 0 {
 					return usageErrorf("unexpected argument %q", args[0])
 				}
-				cfg, err := sf.load(env)
-				if err != nil {
-					return err
-				}
-				ms, err := sf.open(ctx, env, cfg)
+				ms, err := sf.loadOpen(ctx, env)
 				if err != nil {
 					return err
 				}
@@ -245,11 +250,7 @@ func merchantsSetCommand(name string, disabled bool) *command {
 				if code == "" {
 					return usageErrorf("--code is required")
 				}
-				cfg, err := sf.load(env)
-				if err != nil {
-					return err
-				}
-				ms, err := sf.open(ctx, env, cfg)
+				ms, err := sf.loadOpen(ctx, env)
 				if err != nil {
 					return err
 				}
