@@ -240,9 +240,8 @@ func refusedForGood(err error) bool {
 }
 
 // retry puts the request back in the queue with backoff. For a transfer
-// whose outcome is unknown it first tells the flow (sent → unknown; the
-// engine ignores repeats). The two are separate steps: a crash between
-// them leaves the request under its lease, which ends and sends it again.
+// whose outcome is unknown the same step tells the flow (sent → unknown;
+// the engine ignores repeats).
 func (d *bankDispatcher) retry(ctx context.Context, j store.BankJob, now time.Time, unknown bool, cause error) {
 	req := j.Request
 	limit := queryRetryCap
@@ -258,15 +257,15 @@ func (d *bankDispatcher) retry(ctx context.Context, j store.BankJob, now time.Ti
 		result = resultUnknown
 		d.g.log.Warn("bank outbox: transfer outcome unknown; it will be asked again with the same id",
 			"id", req.ID, "attempts", j.Attempts+1, "next", next, "err", cause)
-		res := flows.BankResult{ID: req.ID, Phone: req.Phone, Kind: req.Kind, Status: flows.TransferUnknown}
-		err := d.g.db.Step(ctx, func(tx *store.Tx) error {
-			return d.g.engine.HandleBankResult(ctx, tx, res, now)
-		})
-		if err != nil && ctx.Err() == nil {
-			d.g.log.Warn("bank outbox: marking a transfer unknown", "id", req.ID, "err", err)
-		}
 	}
-	if err := d.g.db.BankRetry(ctx, req.ID, next, cause.Error()); err != nil {
+	err := d.g.db.Step(ctx, func(tx *store.Tx) error {
+		if err := tx.BankRetry(ctx, req.ID, next, cause.Error()); err != nil || !unknown {
+			return err
+		}
+		res := flows.BankResult{ID: req.ID, Phone: req.Phone, Kind: req.Kind, Status: flows.TransferUnknown}
+		return d.g.engine.HandleBankResult(ctx, tx, res, now)
+	})
+	if err != nil {
 		if ctx.Err() == nil {
 			d.g.log.Warn("bank outbox: recording a retry", "kind", req.Kind, "id", req.ID, "err", err)
 		}

@@ -360,7 +360,9 @@ func TestBankOutbox(t *testing.T) {
 			t.Fatalf("claimed %+v under a live lease, %v", again, err)
 		}
 
-		if err := db.BankRetry(ctx, r1.ID, clock.Now().Add(30*time.Second), "bank: 503"); err != nil {
+		if err := db.Step(ctx, func(tx *store.Tx) error {
+			return tx.BankRetry(ctx, r1.ID, clock.Now().Add(30*time.Second), "bank: 503")
+		}); err != nil {
 			t.Fatal(err)
 		}
 		if again, _ := db.ClaimBank(ctx, "d2", time.Minute, 10); len(again) != 0 {
@@ -383,7 +385,7 @@ func TestBankOutbox(t *testing.T) {
 		if err := db.Step(ctx, func(tx *store.Tx) error { return tx.BankDone(ctx, "nobody") }); !errors.Is(err, flows.ErrNotFound) {
 			t.Fatalf("ending an unknown request: %v", err)
 		}
-		if err := db.BankRetry(ctx, r1.ID, clock.Now(), "late"); err != nil {
+		if err := db.Step(ctx, func(tx *store.Tx) error { return tx.BankRetry(ctx, r1.ID, clock.Now(), "late") }); err != nil {
 			t.Fatal(err)
 		}
 		states, _ = db.BankRequests(ctx, phone)

@@ -154,15 +154,13 @@ func (db *DB) ClaimBank(ctx context.Context, owner string, lease time.Duration, 
 // attempt at next, ending its lease and counting the failed attempt.
 // errText is kept for operators: it must hold no secret (no account
 // number). A request already done is left as it is.
-func (db *DB) BankRetry(ctx context.Context, id string, next time.Time, errText string) error {
-	return db.Step(ctx, func(tx *Tx) error {
-		_, err := tx.q.ExecContext(ctx, tx.rebind(`UPDATE bank_outbox SET attempts = attempts + 1, next_at = ?, lease_owner = '', lease_until = 0,
-			last_error = ? WHERE id = ? AND state = 'queued'`), next.UnixMicro(), truncate(errText, 200), id)
-		if err != nil {
-			return fmt.Errorf("store: rescheduling bank request: %w", err)
-		}
-		return nil
-	})
+func (tx *Tx) BankRetry(ctx context.Context, id string, next time.Time, errText string) error {
+	_, err := tx.q.ExecContext(ctx, tx.rebind(`UPDATE bank_outbox SET attempts = attempts + 1, next_at = ?, lease_owner = '', lease_until = 0,
+		last_error = ? WHERE id = ? AND state = 'queued'`), next.UnixMicro(), truncate(errText, 200), id)
+	if err != nil {
+		return fmt.Errorf("store: rescheduling bank request: %w", err)
+	}
+	return nil
 }
 
 // BankState is a bank outbox row's state, for tests and operators.

@@ -323,7 +323,7 @@ func TestClaimBankMarksSent(t *testing.T) {
 			}
 			return tx.UpdateTransfer(ctx, tr)
 		})
-		if err := db.BankRetry(ctx, authorized.ID, clock.Now(), "bank: timeout"); err != nil {
+		if err := db.Step(ctx, func(tx *store.Tx) error { return tx.BankRetry(ctx, authorized.ID, clock.Now(), "bank: timeout") }); err != nil {
 			t.Fatal(err)
 		}
 		if jobs, err := db.ClaimBank(ctx, "d2", time.Minute, 10); err != nil || len(jobs) != 1 || jobs[0].Request.ID != authorized.ID {
