@@ -237,8 +237,9 @@ func (w *txWorld) link() {
 // patience makes the payer start over with a new SEND (a new amount: a
 // person asks again, and the gateway must not take the same text at the
 // same prompt for a new one). It returns the reference paid, and how
-// many times it started over.
-func (w *txWorld) pay(ctx context.Context, payer, payee string, seq *int, patience time.Duration) (ref string, restarts int) {
+// many times it started over; spent says the payer has had all the
+// one-time codes an hour allows (SPEC §5.5) and cannot pay for now.
+func (w *txWorld) pay(ctx context.Context, payer, payee string, seq *int, patience time.Duration) (ref string, restarts int, spent bool) {
 	local := strings.TrimPrefix(payee, "+86")
 	for ctx.Err() == nil {
 		*seq++
@@ -256,11 +257,14 @@ func (w *txWorld) pay(ctx context.Context, payer, payee string, seq *int, patien
 		ref = m[len(m)-1][1]
 		w.text(payer, "OK "+crashPIN)
 		msg, i, ok = w.await(ctx, payer, i+1, patience, func(s string) bool {
-			return strings.Contains(s, "paygate code") && strings.Contains(s, "ref "+ref)
+			return strings.Contains(s, "ref "+ref) && (strings.Contains(s, "paygate code") || strings.HasPrefix(s, "Too many codes"))
 		})
 		if !ok {
 			restarts++
 			continue
+		}
+		if strings.HasPrefix(msg, "Too many codes") {
+			return "", restarts, true
 		}
 		w.text(payer, crashCodeRE.FindString(msg))
 		// The receipt, or a refusal: both name the reference.
@@ -272,11 +276,11 @@ func (w *txWorld) pay(ctx context.Context, payer, payee string, seq *int, patien
 			continue
 		}
 		if strings.HasPrefix(msg, "Paid ") {
-			return ref, restarts
+			return ref, restarts, false
 		}
 		restarts++
 	}
-	return "", restarts
+	return "", restarts, false
 }
 
 // settle waits for the SMSC to have delivered every MO and for the
@@ -449,7 +453,7 @@ func TestCrashPointsTransfer(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					seq := 0
-					refs[i], restarts[i] = w.pay(ctx, w.phones[2*i], w.phones[2*i+1], &seq, 8*time.Second)
+					refs[i], restarts[i], _ = w.pay(ctx, w.phones[2*i], w.phones[2*i+1], &seq, 8*time.Second)
 				}()
 			}
 			wg.Wait()
@@ -482,11 +486,17 @@ var crashpointCases = []string{
 	"before-mt-submit", "before-mt-submit:3", "before-mt-submit:5",
 }
 
-// R2: kill -9 soak. Pairs of phones pay each other in a loop while the
-// gateway is killed with SIGKILL at random moments (100–700 ms after it
-// bound) and started again, PAYGATE_SOAK_KILLS times (default 100); then
-// the faults stop, everything settles, and I1–I6 must hold: 0 lost, 0
-// duplicate debits. Slow: it runs only with PAYGATE_SOAK=1 (make soak).
+// R2: kill -9 soak. Payers pay their payees in a loop, six at a time,
+// while the gateway is killed with SIGKILL at random moments (100–700 ms
+// after it bound) and started again, PAYGATE_SOAK_KILLS times (default
+// 100); then the faults stop, everything settles, and I1–I6 must hold:
+// 0 lost, 0 duplicate debits. A phone gets at most five one-time codes an
+// hour (SPEC §5.5; its link took one), so a payer that has had them all
+// hands over to a fresh pair from a pool linked beforehand; a payer waits
+// 200–600 ms between payments, as a person would. Transfers must
+// keep completing between the kills: at least one per five kills (about
+// four per kill measured; see the log line). Slow: it runs
+// only with PAYGATE_SOAK=1 (make soak).
 func TestSoakKill9(t *testing.T) {
 	if os.Getenv("PAYGATE_SOAK") == "" {
 		t.Skip("a soak test: run with PAYGATE_SOAK=1 (make soak)")
@@ -497,7 +507,8 @@ func TestSoakKill9(t *testing.T) {
 			t.Fatalf("PAYGATE_SOAK_KILLS=%q: want a positive number", s)
 		}
 	}
-	pairs := 6
+	const slots = 6
+	pairs := slots + 3*kills // a pair pays up to four times; ample
 	w := newTxWorld(t, pairs)
 	first := w.start()
 	w.link()
@@ -506,29 +517,43 @@ func TestSoakKill9(t *testing.T) {
 	begin := time.Now()
 	w.start()
 	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	var paid, restarts sync.Map
-	var afterKill atomic.Int64 // transfers paid once the first kill happened
-	var killed1 atomic.Bool
+	next := make(chan int, pairs)
 	for i := range pairs {
+		next <- i
+	}
+	close(next)
+	var wg sync.WaitGroup
+	var nPaid, nRestarts, nSpent atomic.Int64
+	var duringKills atomic.Int64 // transfers paid between the first and the last kill
+	var killing atomic.Bool
+	for range slots {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			seq, n, r := 0, 0, 0
-			for ctx.Err() == nil {
-				// Every payer pays its payee; patience covers a
-				// restart, not the MT lease of a crash (see report).
-				ref, again := w.pay(ctx, w.phones[2*i], w.phones[2*i+1], &seq, 5*time.Second)
-				r += again
-				if ref != "" {
-					n++
-					if killed1.Load() {
-						afterKill.Add(1)
+			seq := 0
+			for i := range next {
+				for ctx.Err() == nil {
+					time.Sleep(time.Duration(200+randN(400)) * time.Millisecond) // a person between payments
+					// Patience covers a restart; a transfer whose
+					// prompt died with a child is started over.
+					ref, again, spent := w.pay(ctx, w.phones[2*i], w.phones[2*i+1], &seq, 5*time.Second)
+					nRestarts.Add(int64(again))
+					if ref != "" {
+						nPaid.Add(1)
+						if killing.Load() {
+							duringKills.Add(1)
+						}
+					}
+					if spent {
+						nSpent.Add(1)
+						break
 					}
 				}
+				if ctx.Err() != nil {
+					return
+				}
 			}
-			paid.Store(i, n)
-			restarts.Store(i, r)
+			t.Errorf("the pool of %d payers ran out", pairs)
 		}()
 	}
 	var downtime time.Duration
@@ -538,7 +563,7 @@ func TestSoakKill9(t *testing.T) {
 		c := w.child
 		w.mu.Unlock()
 		c.kill(t)
-		killed1.Store(true)
+		killing.Store(k < kills-1)
 		if !killed(c) {
 			t.Fatalf("kill %d: the child ended otherwise: %v", k+1, c.cmd.ProcessState)
 		}
@@ -551,12 +576,12 @@ func TestSoakKill9(t *testing.T) {
 	cancel() // the phones stop starting transfers; the ones in flight are left as a user would leave them
 	wg.Wait()
 	summary := w.checkSettled()
-	var nPaid, nRestarts int
-	paid.Range(func(_, v any) bool { nPaid += v.(int); return true })
-	restarts.Range(func(_, v any) bool { nRestarts += v.(int); return true })
-	t.Logf("R2 soak: %d SIGKILLs over %v (restart to bound: %v on average); %d phone pairs; %d transfers paid as the phones saw it (%d of them after the first kill), %d times a payer started over; total %v; %s",
-		w.kills, faults.Round(time.Millisecond), (downtime / time.Duration(w.kills)).Round(time.Millisecond), pairs, nPaid, afterKill.Load(), nRestarts,
+	t.Logf("R2 soak: %d SIGKILLs over %v (restart to bound: %v on average); %d payers at once, %d used; %d transfers paid as the phones saw it, %d of them between the first and the last kill; %d times a payer started over; total %v; %s",
+		w.kills, faults.Round(time.Millisecond), (downtime / time.Duration(w.kills)).Round(time.Millisecond), slots, nSpent.Load()+slots, nPaid.Load(), duringKills.Load(), nRestarts.Load(),
 		time.Since(begin).Round(time.Millisecond), summary)
+	if n := duringKills.Load(); n < int64(kills/5) {
+		t.Errorf("progress under faults: %d transfers paid during %d kills; want at least %d", n, kills, kills/5)
+	}
 }
 
 func randN(n int) int { return rand.IntN(n) }
