@@ -116,8 +116,10 @@ type PINResult struct {
 	Rehash PINHash
 	// NewHash is the hash of New.
 	NewHash PINHash
-	// Err: the stored hash could not be read (ErrPINHash) or no salt
-	// could be drawn. The attempt is given back, not counted.
+	// Err: the stored hash could not be read (ErrPINHash), no salt
+	// could be drawn, or the caller could not run the check in time.
+	// The attempt is given back, not counted, and the user asked to
+	// send it again.
 	Err error
 }
 

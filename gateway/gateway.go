@@ -110,7 +110,7 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 	g := &Gateway{
 		cfg: cfg, log: opts.Logger, now: opts.Now, db: db,
 		engine:  engine,
-		pins:    newPINPool(0),
+		pins:    newPINPool(cfg.PINHash.Workers, cfg.PINHash.MaxWait),
 		byName:  map[string]*bind{},
 		metrics: newMetrics(db),
 		early:   newEarlyReceipts(time.Hour),

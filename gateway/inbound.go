@@ -134,6 +134,12 @@ func (r *router) sms(ctx context.Context, d *smpp.Delivery) smpp.Status {
 				if err := r.g.engine.ResumeSMS(ctx, tx, msg, work, res); err != nil {
 					return err
 				}
+				if res.Err != nil {
+					// Not checked (busy, or an unreadable hash): the
+					// reply asks for the same text again, at the same
+					// prompt; that is not a duplicate.
+					return tx.ForgetSeen(ctx, in)
+				}
 				return tx.SeenState(ctx, in)
 			})
 			crashpoint.Hit(crashpoint.AfterCodeIssued)

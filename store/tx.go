@@ -231,6 +231,18 @@ func (tx *Tx) RecordInbound(ctx context.Context, in Inbound, window time.Duratio
 	return true, nil
 }
 
+// ForgetSeen forgets that a message was seen, so that the same text sent
+// again is taken as new: for a message whose answer asked the user to
+// send it again (its PIN could not be checked) and left the prompt where
+// it was.
+func (tx *Tx) ForgetSeen(ctx context.Context, in Inbound) error {
+	if _, err := tx.q.ExecContext(ctx, tx.rebind(`DELETE FROM inbox_seen WHERE fingerprint = ?`),
+		tx.db.keys.Fingerprint(in.Identity)); err != nil {
+		return fmt.Errorf("store: forgetting inbound: %w", err)
+	}
+	return nil
+}
+
 // SeenState records the prompt a message left the phone at, once the
 // step that handled it has saved the phone: a copy arriving while the
 // phone is still there is its duplicate (RecordInbound).

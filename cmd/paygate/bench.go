@@ -175,6 +175,7 @@ type benchTransfer struct {
 	codeSent, authAt time.Time // the code queued; "Confirmed" accepted
 	payerAt, payeeAt time.Time // the receipts, under watcher.mu
 	done             chan struct{}
+	pinBusy          int // OK <PIN> answered "send it again" (every PIN worker busy)
 }
 
 func (t *benchTransfer) amount() string { return flows.Amount(t.cents).String() }
@@ -1076,12 +1077,35 @@ func benchLink(ctx context.Context, w *watcher, sim *smsc.Server, p *benchPhone,
 	if _, _, err := p.expectText(ctx, timeout, flows.KeyLinkedSetPIN); err != nil {
 		return err
 	}
-	w.expect(p, 1)
-	if _, err := p.send(sim, "PIN "+benchPIN+" "+benchPIN); err != nil {
+	send := func(text string) error { _, err := p.send(sim, text); return err }
+	txt, _, err := p.sendPIN(ctx, w, send, "PIN "+benchPIN+" "+benchPIN, timeout)
+	if err != nil {
 		return err
 	}
-	_, _, err = p.expectText(ctx, timeout, flows.KeyPINSet)
-	return err
+	if _, ok := flows.MatchText(flows.English, flows.KeyPINSet, txt.text); !ok {
+		return fmt.Errorf("waiting for %s, got %q", flows.KeyPINSet, maskDigits(txt.text))
+	}
+	return nil
+}
+
+// sendPIN sends text, which carries a PIN, and returns its reply. A reply
+// that no PIN worker was free within pin_hash.max_wait (nothing counted)
+// makes the phone send it again, as a person would, up to 20 times;
+// busy is how many times.
+func (p *benchPhone) sendPIN(ctx context.Context, w *watcher, send func(string) error, text string, timeout time.Duration) (txt benchText, busy int, err error) {
+	for {
+		w.expect(p, 1)
+		if err := send(text); err != nil {
+			return txt, busy, err
+		}
+		if txt, err = p.next(ctx, timeout); err != nil {
+			return txt, busy, err
+		}
+		if _, again := flows.MatchText(flows.English, flows.KeyTryAgain, txt.text); !again || busy == 20 {
+			return txt, busy, nil
+		}
+		busy++
+	}
 }
 
 // benchResults are the measured transfers.
@@ -1175,14 +1199,14 @@ func benchTransfer1(ctx context.Context, w *watcher, sim *smsc.Server, t *benchT
 	t.ref, t.confirmed = m["ref"], txt.at
 	w.track(t)
 
-	w.expect(p, 1)
 	t.pinSent = time.Now()
-	if err := send("OK " + benchPIN); err != nil {
-		return ids, err
-	}
-	txt, m, err = p.expectText(ctx, timeout, flows.KeyCodeSend)
+	txt, t.pinBusy, err = p.sendPIN(ctx, w, send, "OK "+benchPIN, timeout)
 	if err != nil {
 		return ids, fmt.Errorf("ref %s, OK <PIN>: %w", t.ref, err)
+	}
+	m, ok := flows.MatchText(flows.English, flows.KeyCodeSend, txt.text)
+	if !ok {
+		return ids, fmt.Errorf("ref %s, OK <PIN>: waiting for %s, got %q", t.ref, flows.KeyCodeSend, maskDigits(txt.text))
 	}
 	if m["ref"] != t.ref {
 		return ids, fmt.Errorf("ref %s, OK <PIN>: a code for ref %s", t.ref, m["ref"])
@@ -1232,6 +1256,9 @@ func (r *benchResults) fill(rep *benchReport) {
 	rep.Failed = r.nFailed
 	rep.NotRun = r.notRun
 	rep.RedeliveredMOs = r.redelivered
+	for _, t := range r.completed {
+		rep.PINBusyReplies += t.pinBusy
+	}
 	for _, f := range r.failed {
 		rep.addFailure(f)
 	}
@@ -1375,7 +1402,8 @@ type benchReport struct {
 	MachineBusySeconds   float64           `json:"machine_busy_cpu_seconds,omitempty"`
 	MachineIOWaitSeconds float64           `json:"machine_iowait_seconds,omitempty"`
 	OtherCPUSeconds      float64           `json:"other_cpu_seconds"`
-	RedeliveredMOs       int               `json:"redelivered_mos"` // MOs the SMSC had to deliver more than once
+	RedeliveredMOs       int               `json:"redelivered_mos"`  // MOs the SMSC had to deliver more than once
+	PINBusyReplies       int               `json:"pin_busy_replies"` // OK <PIN> answered "send it again": no PIN worker free within pin_hash.max_wait
 	UnexpectedTexts      int               `json:"unexpected_texts"`
 	DuplicateReceipts    int               `json:"duplicate_receipts"`
 	Failures             []string          `json:"failures,omitempty"`
@@ -1458,7 +1486,7 @@ func (r *benchReport) print(w io.Writer) {
 		fmt.Fprintf(w, "machine: %.2f of %d cores busy, %.2f of them neither gateway nor bench (a database server, other processes); %.2f cores' worth in iowait\n",
 			r.MachineBusySeconds/r.WallSeconds, r.Cores, r.OtherCPUSeconds/r.WallSeconds, r.MachineIOWaitSeconds/r.WallSeconds)
 	}
-	fmt.Fprintf(w, "MOs the SMSC delivered more than once: %d; unexpected SMS: %d; duplicate receipts: %d\n", r.RedeliveredMOs, r.UnexpectedTexts, r.DuplicateReceipts)
+	fmt.Fprintf(w, "MOs the SMSC delivered more than once: %d; unexpected SMS: %d; duplicate receipts: %d; PIN busy, sent again: %d\n", r.RedeliveredMOs, r.UnexpectedTexts, r.DuplicateReceipts, r.PINBusyReplies)
 	fmt.Fprintf(w, "bank: %d completed, %d rejected, %d replays, %d conflicts; audit %s\n", r.Bank.Completed, r.Bank.Rejected, r.Bank.Replays, r.Bank.Conflicts, r.Bank.Audit)
 	if r.Bank.OK {
 		fmt.Fprintf(w, "ledger check ok: every transfer the phones saw complete is at the bank once, with its amount and accounts, and nothing else is\n")

@@ -185,10 +185,18 @@ type Keys struct {
 // (19 MiB, 2 passes, 1 lane): about 20 ms and 19 MiB per check, so a
 // core checks about 50 PINs a second. Lowering them buys throughput only
 // against an attacker who has stolen the pepper too (RELIABILITY.md).
+//
+// Workers and MaxWait bound the checks in flight: at most Workers run at
+// once (0: one per core), and a check that cannot start within MaxWait
+// is not made — the phone is told nothing was counted and to send it
+// again — so that under a flood of PIN attempts every text is still
+// answered well inside an SMSC's response timeout.
 type PINHash struct {
-	MemoryKiB int `yaml:"memory_kib"` // at least 8·Threads
-	Time      int `yaml:"time"`       // passes, at least 1
-	Threads   int `yaml:"threads"`    // lanes, 1..255
+	MemoryKiB int           `yaml:"memory_kib"` // at least 8·Threads
+	Time      int           `yaml:"time"`       // passes, at least 1
+	Threads   int           `yaml:"threads"`    // lanes, 1..255
+	Workers   int           `yaml:"workers"`    // checks at once; 0: one per core
+	MaxWait   time.Duration `yaml:"max_wait"`   // longest wait for a free worker
 }
 
 // Log is the root logger's settings; the --log-level and --log-format
@@ -213,7 +221,7 @@ func Default() Config {
 		ShortCode:    "3030",
 		USSDCode:     "*384#",
 		PINLength:    6,
-		PINHash:      PINHash{MemoryKiB: 19 * 1024, Time: 2, Threads: 1},
+		PINHash:      PINHash{MemoryKiB: 19 * 1024, Time: 2, Threads: 1, MaxWait: 2 * time.Second},
 		Limits:       Limits{PerTransfer: 5000000, PerDay: 20000000},
 		DedupeWindow: 10 * time.Minute,
 		Admin:        Admin{TokenFile: "admin.token"},

@@ -89,6 +89,12 @@ func (c Config) validate(requireUpstreams bool) error {
 	if c.PINHash.Time < 1 {
 		p.add("pin_hash.time", "%d is less than 1 pass", c.PINHash.Time)
 	}
+	if c.PINHash.Workers < 0 {
+		p.add("pin_hash.workers", "%d is negative", c.PINHash.Workers)
+	}
+	if c.PINHash.MaxWait <= 0 {
+		p.add("pin_hash.max_wait", "%v is not more than 0", c.PINHash.MaxWait)
+	}
 	if c.PINLength < 4 || c.PINLength > 6 {
 		p.add("pin_length", "%d is outside 4..6", c.PINLength)
 	}
