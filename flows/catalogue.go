@@ -369,3 +369,7 @@ var reasonTexts = map[Key]Entry{
 	ReasonKey(ReasonAccount):        {EN: "That is not an account number.", ZH: "账号无效。"},
 	ReasonKey(ReasonTransferRef):    {EN: "That is not a transfer reference.", ZH: "转账编号无效。"},
 }
+
+// Fill replaces each {name} of text that vars has, as Text does: for
+// another package's catalogue (the USSD screens) over the same Vars.
+func Fill(text string, vars Vars) string { return fill(text, vars) }

@@ -170,10 +170,16 @@ func (e *Engine) CheckPIN(w *PINWork) PINResult {
 // The error is the Tx's, wrapped; the caller rolls back and the SMSC
 // delivers the text again.
 func (e *Engine) HandleSMS(ctx context.Context, tx Tx, in InboundSMS) (*PINWork, error) {
+	work, _, err := e.handle(ctx, tx, in, false)
+	return work, err
+}
+
+func (e *Engine) handle(ctx context.Context, tx Tx, in InboundSMS, screen bool) (*PINWork, []OutSMS, error) {
 	s, err := e.begin(ctx, tx, in.From, in.At)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	s.screen = screen
 	s.in, s.bind = in, in.Bind
 	s.lang = s.textLang(in.Text)
 	cmd, perr := Parse(in.Text)
@@ -181,32 +187,64 @@ func (e *Engine) HandleSMS(ctx context.Context, tx Tx, in InboundSMS) (*PINWork,
 	if perr != nil {
 		s.replyText(ErrorText(s.lang, perr, e.vars))
 	} else if err := s.guard(func() { work = s.command(cmd) }); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if work != nil && len(s.out) > 0 {
-		return nil, errors.New("flows: a step both replied and asked for PIN work") // a bug
+		return nil, nil, errors.New("flows: a step both replied and asked for PIN work") // a bug
 	}
-	return work, s.finish()
+	if err := s.finish(); err != nil {
+		return nil, nil, err
+	}
+	return work, s.answers, nil
 }
 
 // ResumeSMS is the second step of a command HandleSMS returned work for:
 // it records the attempt's result on the lockout counter and finishes
 // the command, with its reply. in is the same inbound SMS.
 func (e *Engine) ResumeSMS(ctx context.Context, tx Tx, in InboundSMS, w *PINWork, r PINResult) error {
+	_, err := e.resume(ctx, tx, in, w, r, false)
+	return err
+}
+
+func (e *Engine) resume(ctx context.Context, tx Tx, in InboundSMS, w *PINWork, r PINResult, screen bool) ([]OutSMS, error) {
 	s, err := e.begin(ctx, tx, in.From, in.At)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	s.screen = screen
 	s.in, s.bind = in, in.Bind
 	s.lang = s.textLang(in.Text)
 	cmd, perr := Parse(in.Text)
 	if perr != nil {
-		return fmt.Errorf("flows: resuming a text that no longer parses: %w", perr) // a bug
+		return nil, fmt.Errorf("flows: resuming a text that no longer parses: %w", perr) // a bug
 	}
 	if err := s.guard(func() { s.resume(cmd, w, r) }); err != nil {
-		return err
+		return nil, err
 	}
-	return s.finish()
+	if err := s.finish(); err != nil {
+		return nil, err
+	}
+	return s.answers, nil
+}
+
+// bySMSToo are the replies a screen shows that go by SMS as well: the
+// lock alerts, which the owner of the phone must get even when the
+// screen was someone else's.
+var bySMSToo = map[Key]bool{KeyAuthLocked: true, KeyAuthLastWarning: true, KeyAuthOperatorLocked: true}
+
+// HandleScreen is HandleSMS for a channel with a screen (USSD): the
+// command in in.Text is the one a menu built, and the replies to the
+// phone are returned, in order, for the screen instead of being queued
+// as SMS — all but a one-time code, which goes by SMS only (SPEC §4),
+// and the lock alerts, which go both ways. Everything else — other
+// phones' receipts, bank requests, the rules of §5.5 — is as by SMS.
+func (e *Engine) HandleScreen(ctx context.Context, tx Tx, in InboundSMS) (*PINWork, []OutSMS, error) {
+	return e.handle(ctx, tx, in, true)
+}
+
+// ResumeScreen is ResumeSMS for a command HandleScreen returned work for.
+func (e *Engine) ResumeScreen(ctx context.Context, tx Tx, in InboundSMS, w *PINWork, r PINResult) ([]OutSMS, error) {
+	return e.resume(ctx, tx, in, w, r, true)
 }
 
 // HandleBankResult is the flow step for the bank's answer to a request
@@ -358,6 +396,11 @@ type flowStep struct {
 	settled     map[string]bool
 
 	out []OutSMS
+	// screen: the step answers a screen (USSD); finish hands the
+	// phone's own replies to the caller in answers instead of queueing
+	// them (Engine.HandleScreen).
+	screen  bool
+	answers []OutSMS
 }
 
 func (e *Engine) begin(ctx context.Context, tx Tx, phone MSISDN, now time.Time) (*flowStep, error) {
@@ -388,6 +431,12 @@ func (s *flowStep) finish() error {
 		}
 	}
 	for _, sms := range s.out {
+		if s.screen && sms.To == s.sub.Phone && !sms.Sensitive && sms.Key != KeyReplaced {
+			s.answers = append(s.answers, sms)
+			if !bySMSToo[sms.Key] {
+				continue
+			}
+		}
 		if err := s.tx.QueueSMS(s.ctx, sms); err != nil {
 			return fmt.Errorf("queueing SMS to %s: %w", s.sub.Phone.Masked(), err)
 		}
@@ -416,19 +465,28 @@ func (s *flowStep) reply(key Key, v Vars) {
 	if v == nil {
 		v = s.e.vars
 	}
-	s.replyText(Text(s.lang, key, v))
+	s.replyKey(key, v, Text(s.lang, key, v))
 }
 
-func (s *flowStep) replyText(text string) {
+func (s *flowStep) replyText(text string) { s.replyKey("", nil, text) }
+
+func (s *flowStep) replyKey(key Key, v Vars, text string) {
 	if s.replaced != nil {
 		sep := " "
 		if s.lang == Chinese {
 			sep = ""
 		}
-		text = Text(s.lang, KeyReplaced, s.vars("what", s.what(s.replaced))) + sep + text
+		note := Text(s.lang, KeyReplaced, s.vars("what", s.what(s.replaced)))
+		text = note + sep + text
+		if s.screen {
+			// A screen shows the note as an SMS: the replaced
+			// operation is told where the user will find it later.
+			s.out = append(s.out, OutSMS{To: s.sub.Phone, From: s.e.cfg.ShortCode, Text: note, Bind: s.bind, Key: KeyReplaced})
+			text = Text(s.lang, key, v)
+		}
 		s.replaced = nil
 	}
-	s.out = append(s.out, OutSMS{To: s.sub.Phone, From: s.e.cfg.ShortCode, Text: text, Bind: s.bind})
+	s.out = append(s.out, OutSMS{To: s.sub.Phone, From: s.e.cfg.ShortCode, Text: text, Bind: s.bind, Key: key, Vars: v})
 }
 
 // sendCode queues the SMS that carries a code: sensitive, stored sealed.

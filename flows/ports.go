@@ -112,6 +112,10 @@ type OutSMS struct {
 	// Sensitive marks a text that carries a one-time code: it is stored
 	// encrypted and erased once delivered or expired.
 	Sensitive bool
+	// Key and Vars are what Text was made from ("" for a text made
+	// otherwise): a screen channel renders its own text from them.
+	Key  Key
+	Vars Vars
 }
 
 // InboundSMS is one text from a phone, whole (reassembled) and decoded.
