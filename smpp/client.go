@@ -588,6 +588,11 @@ type Text struct {
 	// ServiceType and TLVs are copied to every part (e.g. SetUSSD's).
 	ServiceType string
 	TLVs        TLVs
+	// Single sends the text as one message, never split: a USSD screen
+	// (up to 182 GSM-7 characters or 80 UCS-2, SPEC §4) has no
+	// concatenation. A text longer than short_message allows (254
+	// octets) is an error.
+	Single bool
 }
 
 // PartialError is a long text of which some parts were accepted before
@@ -616,6 +621,9 @@ func (c *Client) SubmitText(ctx context.Context, t Text, ref string) ([]string, 
 		r &= 0xFF
 	}
 	coding, parts, err := Split(t.Body, uint16(r), c.cfg.Ref16)
+	if t.Single {
+		coding, parts, err = single(t.Body)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("smpp: splitting text: %w", err)
 	}
@@ -653,6 +661,21 @@ func (c *Client) SubmitText(ctx context.Context, t Text, ref string) ([]string, 
 		ids = append(ids, res.MessageID)
 	}
 	return ids, nil
+}
+
+// single encodes body as one short_message: GSM 7-bit (one septet an
+// octet) when every character allows it, else UCS-2.
+func single(body string) (Coding, [][]byte, error) {
+	coding, b := CodingDefault, []byte(nil)
+	if enc, ok := EncodeGSM7(body); ok {
+		b = enc
+	} else {
+		coding, b = CodingUCS2, EncodeUCS2(body)
+	}
+	if len(b) > 254 {
+		return coding, nil, fmt.Errorf("%d octets do not fit one message (254)", len(b))
+	}
+	return coding, [][]byte{b}, nil
 }
 
 func (c *Client) submitDone(start time.Time, err error) {
