@@ -18,6 +18,7 @@ import (
 	"github.com/paygate/paygate/gateway/config"
 	"github.com/paygate/paygate/smpp"
 	"github.com/paygate/paygate/store"
+	"github.com/paygate/paygate/ussd"
 )
 
 // Options build a Gateway.
@@ -43,6 +44,7 @@ type Gateway struct {
 	now     func() time.Time
 	db      *store.DB
 	engine  *flows.Engine
+	ussd    *ussd.Engine
 	pins    *pinPool
 	bankD   *bankDispatcher
 	binds   []*bind
@@ -52,6 +54,8 @@ type Gateway struct {
 	early   *earlyReceipts
 	bank    bank.Connector // nil without a bank of kind http
 	phones  phoneCache
+	// ussdCallers may call POST /ussd; nil: it is off.
+	ussdCallers ussdCallers
 
 	httpSrv *http.Server
 	httpLn  net.Listener
@@ -106,8 +110,22 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 		db.Close()
 		return nil, err
 	}
+	dialogues, err := newUSSD(cfg, engine)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	callers, err := readUSSDCallers(cfg.USSDHTTP.TokenFile)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("ussd_http.token_file: %w", err)
+	}
+	if callers == nil && cfg.USSDHTTP.TokenFile != "" {
+		opts.Logger.Info("ussd: POST /ussd is off: ussd_http.token_file does not exist", "file", cfg.USSDHTTP.TokenFile)
+	}
 	gctx, cancel := context.WithCancel(context.Background())
 	g := &Gateway{
+		ussd: dialogues, ussdCallers: callers,
 		cfg: cfg, log: opts.Logger, now: opts.Now, db: db,
 		engine:  engine,
 		pins:    newPINPool(cfg.PINHash.Workers, cfg.PINHash.MaxWait),
@@ -300,6 +318,9 @@ func (g *Gateway) janitor(ctx context.Context) {
 		}
 		if _, err := g.db.ExpireSealed(ctx, now.Add(-flows.CodeTTL)); err != nil && ctx.Err() == nil {
 			g.log.Warn("janitor: erasing dead codes", "err", err)
+		}
+		if _, err := g.db.ExpireUSSDSessions(ctx, now); err != nil && ctx.Err() == nil {
+			g.log.Warn("janitor: ending USSD sessions", "err", err)
 		}
 		g.early.sweep(now)
 	}

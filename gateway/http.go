@@ -23,6 +23,9 @@ func (g *Gateway) serveHTTP(routes func(*http.ServeMux)) error {
 	})
 	mux.HandleFunc("GET /readyz", g.readyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g.metrics.reg, promhttp.HandlerOpts{}))
+	if g.ussdCallers != nil {
+		mux.HandleFunc("POST /ussd", g.postUSSD)
+	}
 	if routes != nil {
 		routes(mux)
 	}

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"sync"
 	"time"
@@ -203,47 +202,4 @@ func (g *Gateway) applyReceipt(ctx context.Context, bind string, keys []string, 
 		return err
 	})
 	return found, err
-}
-
-// ussd answers a USSD message. The menus of SPEC §4 are built on the
-// ussd package (a later issue); until then a dialled service code gets an
-// end screen that sends the user to the SMS commands, in the language of
-// the phone.
-func (r *router) ussd(ctx context.Context, d *smpp.Delivery) smpp.Status {
-	u, _ := d.USSD()
-	lang := flows.Lang(r.g.cfg.Language)
-	if from, err := r.phone(d.PDU.Source); err == nil {
-		_ = r.g.db.Step(ctx, func(tx *store.Tx) error {
-			if s, err := tx.Subscriber(ctx, from); err == nil && s.Lang.Valid() {
-				lang = s.Lang
-			}
-			return nil
-		})
-	}
-	if u.Op != smpp.USSDPSSRIndication && u.Op != smpp.USSDUSSRConfirm {
-		return smpp.StatusOK // a release or notification: nothing to answer
-	}
-	text := "paygate: menus are not available yet. Text HELP to " + r.g.cfg.ShortCode + "."
-	if lang == flows.Chinese {
-		text = "paygate：菜单暂未开放。请发送短信 HELP 至 " + r.g.cfg.ShortCode + "。"
-	}
-	reply := smpp.Text{Source: d.PDU.Dest, Dest: d.PDU.Source, Body: text}
-	reply.TLVs.SetUint8(smpp.TagUSSDServiceOp, smpp.USSDPSSRResponse)
-	if u.Session != nil {
-		reply.TLVs.Set(r.bind.client.USSDSession(), u.Session)
-	}
-	reply.ServiceType = "USSD"
-	// A USSD answer is part of the live session, not an outbox effect:
-	// it goes at once, after this handler returns.
-	r.g.wg.Add(1)
-	go func() {
-		defer r.g.wg.Done()
-		sctx, cancel := context.WithTimeout(r.g.ctx, 10*time.Second)
-		defer cancel()
-		if _, err := r.bind.client.SubmitText(sctx, reply, ""); err != nil && !errors.Is(err, context.Canceled) {
-			r.g.log.Warn("ussd: end screen not sent", "bind", r.bind.cfg.Name, "err", err)
-		}
-	}()
-	r.g.metrics.inbound.WithLabelValues(r.bind.cfg.Name, "ussd", "ended").Inc()
-	return smpp.StatusOK
 }

@@ -151,11 +151,20 @@ type SMSC struct {
 	// Trusted binds may carry money commands (SPEC.md §5.5).
 	Trusted bool `yaml:"trusted"`
 	// USSDSession is SessionITSSessionInfo or SessionUserMessageReference.
-	USSDSession     string        `yaml:"ussd_session"`
+	USSDSession string `yaml:"ussd_session"`
+	// USSDScreen overrides the USSD screen limit of this carrier (SPEC
+	// §4: 182 GSM-7 characters, 80 UCS-2); zero fields keep it.
+	USSDScreen      USSDScreen    `yaml:"ussd_screen"`
 	EnquireInterval time.Duration `yaml:"enquire_interval"` // idle time before enquire_link
 	ResponseTimeout time.Duration `yaml:"response_timeout"` // per request
 	// Receipts asks the SMSC for a delivery receipt of every MT.
 	Receipts bool `yaml:"receipts"`
+}
+
+// USSDScreen is a USSD screen limit in characters as encoded.
+type USSDScreen struct {
+	GSM7 int `yaml:"gsm7"`
+	UCS2 int `yaml:"ucs2"`
 }
 
 // Bank is the bank connector. The fields a bank leaves out take

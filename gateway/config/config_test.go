@@ -854,6 +854,7 @@ func TestValidate(t *testing.T) {
 		{"smsc addr empty", func(c *Config) { c.SMSC[0].Addr = "" }, "smsc[0].addr: missing"},
 		{"smsc system_id", func(c *Config) { c.SMSC[0].SystemID = "" }, "smsc[0].system_id: missing"},
 		{"smsc system_id long", func(c *Config) { c.SMSC[0].SystemID = strings.Repeat("s", 16) }, "smsc[0].system_id: longer than 15 characters"},
+		{"smsc ussd_screen", func(c *Config) { c.SMSC[0].USSDScreen = USSDScreen{GSM7: 300} }, "smsc[0].ussd_screen: 300 GSM-7 / 0 UCS-2 characters is outside 0..255 / 0..127"},
 		{"smsc password long", func(c *Config) { c.SMSC[0].Password = canary + "9" }, "smsc[0].password: longer than 8 characters"},
 		{"smsc system_type long", func(c *Config) { c.SMSC[0].SystemType = strings.Repeat("t", 13) }, "smsc[0].system_type: longer than 12 characters"},
 		{"smsc bind", func(c *Config) {

@@ -236,6 +236,9 @@ func (c Config) validateSMSC(p *problems, required bool) {
 		if !(s.Rate >= 0) || math.IsInf(s.Rate, 0) {
 			p.add(key+".rate", "%v is less than 0 (0 means no limit)", s.Rate)
 		}
+		if l := s.USSDScreen; l.GSM7 < 0 || l.UCS2 < 0 || l.GSM7 > 255 || l.UCS2 > 127 {
+			p.add(key+".ussd_screen", "%d GSM-7 / %d UCS-2 characters is outside 0..255 / 0..127", l.GSM7, l.UCS2)
+		}
 		if s.USSDSession != SessionITSSessionInfo && s.USSDSession != SessionUserMessageReference {
 			p.add(key+".ussd_session", "%q is not %s or %s", s.USSDSession, SessionITSSessionInfo, SessionUserMessageReference)
 		}
