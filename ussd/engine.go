@@ -134,6 +134,13 @@ func (e *Engine) Handle(ctx context.Context, tx Tx, r Request) (Step, error) {
 			return Step{}, err
 		}
 		d.s = &s
+		if r.Joined && r.Text != "" {
+			// A shortcut's inputs (*384*3#) come with the first
+			// callback: not acted on (the menus start at the top),
+			// but counted, so the next callback's new input is its
+			// last one.
+			s.Inputs = len(strings.Split(r.Text, "*"))
+		}
 		return d.done()
 	case err != nil:
 		return Step{}, err
@@ -284,7 +291,6 @@ func (d *dlg) done() (Step, error) {
 	if d.work == nil {
 		text, last := d.render()
 		step.Screen = Screen{Text: text, End: last}
-		s.Note = ""
 		s.ScreenAt = d.r.At
 	}
 	if step.Screen.End {
@@ -368,6 +374,7 @@ func (d *dlg) input(in string) (err error) {
 		s.Page--
 		return nil
 	}
+	s.Note = "" // shown with every page of its screen; gone with the next input
 	switch s.State {
 	case stEndPages:
 		d.finish(d.t(tBye))
@@ -650,10 +657,19 @@ func (d *dlg) back() {
 			d.show(stSendAmount, "")
 		}
 	case stLinkPIN:
+		s.Vars = flows.Vars{"bank": s.Bank}
 		d.show(stLinkAccount, "")
 	case stUnlinkPIN:
-		s.Vars = flows.Vars{"account": d.accountLines()[s.AccountN-1]}
-		d.show(stAccount, "")
+		lines := d.accountLines()
+		switch {
+		case s.AccountN >= 1 && s.AccountN <= len(lines):
+			s.Vars = flows.Vars{"account": lines[s.AccountN-1]}
+			d.show(stAccount, "")
+		case len(lines) > 0: // gone meanwhile (answered by SMS)
+			d.show(stAccounts, "")
+		default:
+			d.home("")
+		}
 	case stPushPIN:
 		d.finish(d.t(tBye))
 	default:
@@ -740,7 +756,9 @@ func (d *dlg) answered(answers []flows.OutSMS) {
 			d.show(stSetPIN, first.Text)
 		case first.Key == flows.KeyLinked:
 			d.show(stMain, first.Text)
-		case first.Key == flows.KeyAnswerWait, first.Key == flows.KeyAuthFailed:
+		case first.Key == flows.KeyAuthFailed:
+			d.show(s.State, d.t(tWrongAnswer))
+		case first.Key == flows.KeyAnswerWait:
 			d.show(s.State, first.Text)
 		default:
 			d.finish(all())
@@ -781,12 +799,10 @@ func (d *dlg) answered(answers []flows.OutSMS) {
 			d.show(stOldPIN, d.t(tWrongAnswer))
 		case flows.KeyTryAgain:
 			d.show(stOldPIN, d.t(tPINWait))
-		default:
-			if first.Key == flows.KeyAuthLocked || first.Key == flows.KeyAuthOperatorLocked || first.Key == "" {
-				d.finish(all())
-			} else {
-				d.show(stOldPIN, all())
-			}
+		case flows.KeyAuthLocked, flows.KeyAuthOperatorLocked:
+			d.finish(all())
+		default: // a trivial new PIN, and the like: say why, ask again
+			d.show(stOldPIN, all())
 		}
 	default:
 		d.finish(all())

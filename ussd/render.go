@@ -115,7 +115,12 @@ func (d *dlg) render() (string, bool) {
 	pages := d.e.pages(d.body(), s.Lang, d.r.Limit, d.backLine())
 	p := min(max(s.Page, 0), len(pages)-1)
 	s.Page = p
-	return pages[p], s.State == stEndPages && p == len(pages)-1
+	last := s.State == stEndPages && p == len(pages)-1
+	if last {
+		// The last page of an end screen ends the session: no "0 Back".
+		return strings.TrimSuffix(pages[p], "\n"+text(s.Lang, tBack, nil)), true
+	}
+	return pages[p], false
 }
 
 // fits reports whether t fits one screen.

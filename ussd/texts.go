@@ -133,7 +133,7 @@ var texts = map[textKey]struct{ EN, ZH string }{
 		ZH: "此线路不支持付款，请发短信至{short_code}。",
 	},
 	tUnavailable: {EN: "Sorry, paygate is not available just now. Please try again later.", ZH: "抱歉，paygate暂时无法使用，请稍后再试。"},
-	tPINWait:     {EN: "Sorry, we could not check your PIN just now; nothing was counted. Enter it again:\n0 Back", ZH: "抱歉，暂时无法核验密码，本次不计错。请重新输入：\n0 返回"},
+	tPINWait:     {EN: "Sorry, we could not check your PIN just now; nothing was counted. Enter it again:", ZH: "抱歉，暂时无法核验密码，本次不计错。请重新输入："},
 	tPushUnknown: {EN: "This payment request has ended.", ZH: "该付款请求已结束。"},
 	tNoAccounts:  {EN: "No account is linked to this phone.", ZH: "本手机尚未绑定账户。"},
 	tWrongAnswer: {EN: "Wrong PIN or code. Try again:", ZH: "密码或验证码错误，请重试："},
