@@ -11,12 +11,13 @@ import (
 	"time"
 
 	"github.com/paygate/paygate/gateway"
+	"github.com/paygate/paygate/gateway/config"
 	"github.com/paygate/paygate/smpp/smsc"
 )
 
 // benchGateway starts a simulator and a gateway on SQLite (WAL,
 // synchronous=FULL) in a temporary directory.
-func benchGateway(b *testing.B) (*smsc.Server, *gateway.Gateway) {
+func benchGateway(b *testing.B, change ...func(*config.Config)) (*smsc.Server, *gateway.Gateway) {
 	// As paygate serve does (cmd/paygate tuneGC), unless GOGC is set.
 	if os.Getenv("GOGC") == "" {
 		prev := debug.SetGCPercent(400)
@@ -28,6 +29,9 @@ func benchGateway(b *testing.B) (*smsc.Server, *gateway.Gateway) {
 	}
 	b.Cleanup(func() { sim.Close() })
 	cfg := testConfig(b, b.TempDir(), sim.Addr(), 512)
+	for _, f := range change {
+		f(&cfg)
+	}
 	gw, err := gateway.New(context.Background(), gateway.Options{Config: cfg})
 	if err != nil {
 		b.Fatal(err)

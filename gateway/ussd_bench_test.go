@@ -17,6 +17,7 @@ import (
 	mrand "math/rand/v2"
 
 	"github.com/paygate/paygate/flows"
+	"github.com/paygate/paygate/gateway/config"
 	"github.com/paygate/paygate/smpp"
 	"github.com/paygate/paygate/store"
 )
@@ -35,7 +36,12 @@ import (
 //	go test -run='^$' -bench=USSDScreens -benchtime=1x ./gateway
 func BenchmarkUSSDScreens(b *testing.B) {
 	const n = 1000
-	sim, gw := benchGateway(b)
+	// PAYGATE_BENCH_PIN_WORKERS sets pin_hash.workers (default: one per core).
+	sim, gw := benchGateway(b, func(c *config.Config) {
+		if n, err := strconv.Atoi(os.Getenv("PAYGATE_BENCH_PIN_WORKERS")); err == nil {
+			c.PINHash.Workers = n
+		}
+	})
 	ctx := context.Background()
 	pepper := bytes.Repeat([]byte{0xcd}, 32) // testConfig's pepper.key
 	h, err := flows.NewPINHasher(pepper, flows.DefaultArgon2, rand.Reader)
