@@ -565,3 +565,46 @@ func searchFiles(t *testing.T, path string, canaries []string) {
 		}
 	}
 }
+
+// USSD sessions: saved sealed, read back, replaced, ended, and swept once
+// past their end — on both dialects.
+func TestUSSDSessions(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *store.DB) {
+		const phone flows.MSISDN = "+8613800138000"
+		now := time.Now()
+		read := func(id string) ([]byte, error) {
+			var b []byte
+			err := db.Step(ctx, func(tx *store.Tx) error {
+				var err error
+				b, err = tx.USSDSession(ctx, phone, id)
+				return err
+			})
+			return b, err
+		}
+		step(t, db, func(tx *store.Tx) error {
+			if err := tx.SaveUSSDSession(ctx, phone, "a1", []byte(`{"state":"main"}`), now.Add(time.Minute)); err != nil {
+				return err
+			}
+			if err := tx.SaveUSSDSession(ctx, phone, "a1", []byte(`{"state":"send.payee"}`), now.Add(time.Minute)); err != nil {
+				return err
+			}
+			return tx.SaveUSSDSession(ctx, phone, "old", []byte(`{"new_pin":"482915"}`), now.Add(-time.Second))
+		})
+		if b, err := read("a1"); err != nil || string(b) != `{"state":"send.payee"}` {
+			t.Fatalf("read %q %v", b, err)
+		}
+		if _, err := read("zz"); !errors.Is(err, flows.ErrNotFound) {
+			t.Fatalf("a missing session: %v", err)
+		}
+		if n, err := db.USSDSessions(ctx, now); err != nil || n != 1 {
+			t.Fatalf("%d live sessions (%v), want 1", n, err)
+		}
+		if n, err := db.ExpireUSSDSessions(ctx, now); err != nil || n != 1 {
+			t.Fatalf("expired %d (%v), want 1", n, err)
+		}
+		step(t, db, func(tx *store.Tx) error { return tx.EndUSSDSession(ctx, phone, "a1") })
+		if _, err := read("a1"); !errors.Is(err, flows.ErrNotFound) {
+			t.Fatalf("an ended session: %v", err)
+		}
+	})
+}
