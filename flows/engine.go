@@ -174,14 +174,24 @@ func (e *Engine) HandleSMS(ctx context.Context, tx Tx, in InboundSMS) (*PINWork,
 	return work, err
 }
 
-func (e *Engine) handle(ctx context.Context, tx Tx, in InboundSMS, screen bool) (*PINWork, []OutSMS, error) {
+// beginInbound begins the step for an inbound text (by SMS, or a command
+// a screen built).
+func (e *Engine) beginInbound(ctx context.Context, tx Tx, in InboundSMS, screen bool) (*flowStep, error) {
 	s, err := e.begin(ctx, tx, in.From, in.At)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	s.screen = screen
 	s.in, s.bind = in, in.Bind
 	s.lang = s.textLang(in.Text)
+	return s, nil
+}
+
+func (e *Engine) handle(ctx context.Context, tx Tx, in InboundSMS, screen bool) (*PINWork, []OutSMS, error) {
+	s, err := e.beginInbound(ctx, tx, in, screen)
+	if err != nil {
+		return nil, nil, err
+	}
 	cmd, perr := Parse(in.Text)
 	var work *PINWork
 	if perr != nil {
@@ -207,13 +217,10 @@ func (e *Engine) ResumeSMS(ctx context.Context, tx Tx, in InboundSMS, w *PINWork
 }
 
 func (e *Engine) resume(ctx context.Context, tx Tx, in InboundSMS, w *PINWork, r PINResult, screen bool) ([]OutSMS, error) {
-	s, err := e.begin(ctx, tx, in.From, in.At)
+	s, err := e.beginInbound(ctx, tx, in, screen)
 	if err != nil {
 		return nil, err
 	}
-	s.screen = screen
-	s.in, s.bind = in, in.Bind
-	s.lang = s.textLang(in.Text)
 	cmd, perr := Parse(in.Text)
 	if perr != nil {
 		return nil, fmt.Errorf("flows: resuming a text that no longer parses: %w", perr) // a bug

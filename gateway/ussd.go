@@ -308,7 +308,7 @@ func (g *Gateway) postUSSD(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		g.log.Error("ussd: callback step failed", "caller", caller, "phone", phone, "err", err)
 		g.metrics.inbound.WithLabelValues("http", "ussd", "error").Inc()
-		plain(http.StatusServiceUnavailable, "END "+unavailableText(g.cfg)+"\n")
+		plain(http.StatusServiceUnavailable, "END "+ussd.Unavailable(flows.Lang(g.cfg.Language))+"\n")
 		return
 	}
 	if sc.End {
@@ -318,12 +318,4 @@ func (g *Gateway) postUSSD(w http.ResponseWriter, r *http.Request) {
 	}
 	g.metrics.inbound.WithLabelValues("http", "ussd", "continued").Inc()
 	plain(http.StatusOK, "CON "+sc.Text)
-}
-
-// unavailableText is the end screen of a step that failed.
-func unavailableText(cfg config.Config) string {
-	if cfg.Language == string(flows.Chinese) {
-		return "抱歉，paygate暂时无法使用，请稍后再试。"
-	}
-	return "Sorry, paygate is not available just now. Please try again later."
 }

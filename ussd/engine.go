@@ -104,6 +104,12 @@ type dlg struct {
 	endText string // the end screen
 	work    *flows.PINWork
 	cmd     flows.InboundSMS
+
+	// The phone's record and accounts, read once a step (profile);
+	// loaded is cleared when a command may have changed them.
+	sub    flows.Subscriber
+	accts  []flows.Account
+	loaded bool
 }
 
 // Handle takes one event in the caller's transaction: it loads or starts
@@ -193,12 +199,13 @@ func (e *Engine) Resume(ctx context.Context, tx Tx, r Request, st Step, res flow
 	}
 	d.s = &s
 	d.answered(answers)
-	if d.work != nil {
-		return Screen{}, errors.New("ussd: PIN work asked for twice in one answer") // a bug
-	}
 	step, err := d.done()
 	return step.Screen, err
 }
+
+// Unavailable is the end screen of a step that failed (the store down),
+// in lang.
+func Unavailable(lang flows.Lang) string { return text(lang, tUnavailable, nil) }
 
 // Push opens a network-initiated session asking for the PIN of the
 // operation pending on the phone; the answer goes on as a PIN screen.
@@ -247,6 +254,9 @@ func (d *dlg) start() (Session, error) {
 }
 
 func (d *dlg) profile() (flows.Subscriber, []flows.Account, error) {
+	if d.loaded {
+		return d.sub, d.accts, nil
+	}
 	sub, err := d.tx.Subscriber(d.ctx, d.r.Phone)
 	if errors.Is(err, flows.ErrNotFound) {
 		return flows.Subscriber{Phone: d.r.Phone}, nil, nil
@@ -255,7 +265,11 @@ func (d *dlg) profile() (flows.Subscriber, []flows.Account, error) {
 		return sub, nil, err
 	}
 	accts, err := d.tx.Accounts(d.ctx, d.r.Phone)
-	return sub, accts, err
+	if err != nil {
+		return sub, nil, err
+	}
+	d.sub, d.accts, d.loaded = sub, accts, true
+	return sub, accts, nil
 }
 
 // inputs takes answers in order until one needs PIN work or ends the
@@ -332,6 +346,7 @@ func (d *dlg) run(cmd string) []flows.OutSMS {
 	in := flows.InboundSMS{
 		From: d.s.Phone, To: d.e.cfg.ShortCode, Bind: d.s.Bind, Trusted: d.s.Trusted, Text: cmd, At: d.r.At,
 	}
+	d.loaded = false // the command may change the phone's accounts
 	work, answers, err := d.e.cfg.Flows.HandleScreen(d.ctx, d.tx, in)
 	if err != nil {
 		panic(stepErr{err})
@@ -365,13 +380,12 @@ func (d *dlg) input(in string) (err error) {
 		}
 	}()
 	s := d.s
-	pages := d.e.pages(d.body(), s.Lang, d.r.Limit, d.backLine())
 	switch {
-	case in == "98" && s.Page+1 < len(pages):
-		s.Page++
-		return nil
 	case in == "0" && s.Page > 0:
 		s.Page--
+		return nil
+	case in == "98" && s.Page+1 < len(d.e.pages(d.body(), s.Lang, d.r.Limit, d.backLine())):
+		s.Page++
 		return nil
 	}
 	s.Note = "" // shown with every page of its screen; gone with the next input

@@ -54,7 +54,6 @@ const (
 	tNoMoney      textKey = "no_money"
 	tUnavailable  textKey = "unavailable"
 	tPINWait      textKey = "pin.wait"
-	tPushUnknown  textKey = "push.gone"
 	tNoAccounts   textKey = "accounts.none"
 	tWrongAnswer  textKey = "wrong"
 	tCodeAfterEnd textKey = "code.later"
@@ -134,7 +133,6 @@ var texts = map[textKey]struct{ EN, ZH string }{
 	},
 	tUnavailable: {EN: "Sorry, paygate is not available just now. Please try again later.", ZH: "抱歉，paygate暂时无法使用，请稍后再试。"},
 	tPINWait:     {EN: "Sorry, we could not check your PIN just now; nothing was counted. Enter it again:", ZH: "抱歉，暂时无法核验密码，本次不计错。请重新输入："},
-	tPushUnknown: {EN: "This payment request has ended.", ZH: "该付款请求已结束。"},
 	tNoAccounts:  {EN: "No account is linked to this phone.", ZH: "本手机尚未绑定账户。"},
 	tWrongAnswer: {EN: "Wrong PIN or code. Try again:", ZH: "密码或验证码错误，请重试："},
 	tCodeAfterEnd: {
