@@ -344,6 +344,31 @@ func (e *Engine) OperatorUnlock(ctx context.Context, tx Tx, phone MSISDN, now ti
 	return s.finish()
 }
 
+// OperatorBlock locks a phone until an operator unlocks it (the admin
+// API's block): its pending prompt ends, with its transfer, and the phone
+// is told by SMS. Blocking a blocked phone changes nothing and tells it
+// nothing. A phone with no record is ErrNotFound.
+func (e *Engine) OperatorBlock(ctx context.Context, tx Tx, phone MSISDN, now time.Time) error {
+	if _, err := tx.Subscriber(ctx, phone); err != nil {
+		return err
+	}
+	s, err := e.begin(ctx, tx, phone, now)
+	if err != nil {
+		return err
+	}
+	if s.sub.Lock.Operator {
+		return nil
+	}
+	s.lang = e.replyLang(s.sub, "")
+	if p := s.sub.Pending; p != nil {
+		s.bind = p.Bind
+	}
+	s.sub.Lock.Operator, s.dirty = true, true
+	s.clearPending()
+	s.reply(KeyBlocked, nil)
+	return s.finish()
+}
+
 // replyLang picks the language of a reply to text from sub (see HandleSMS).
 func (e *Engine) replyLang(sub Subscriber, text string) Lang {
 	if sub.Lang.Valid() {

@@ -25,6 +25,7 @@ type fakeTx struct {
 
 	transfers map[string]Transfer
 	merchants map[string]Merchant
+	requestFake
 
 	failLoad, failSave, failQueue error
 }

@@ -53,6 +53,25 @@ type Tx interface {
 	// Merchant returns the merchant with code (upper case), disabled or
 	// not, or ErrNotFound.
 	Merchant(ctx context.Context, code string) (Merchant, error)
+
+	// CreateRequest stores a new payment request (its transfer is
+	// created apart, with the same id).
+	CreateRequest(ctx context.Context, r PaymentRequest) error
+	// Request returns the payment request with id, or ErrNotFound.
+	Request(ctx context.Context, id string) (PaymentRequest, error)
+	// RecentRequests counts merchant's payment requests to phone created
+	// at or after since.
+	RecentRequests(ctx context.Context, merchant string, phone MSISDN, since time.Time) (int, error)
+	// MerchantFailure records a failed authentication at merchant's
+	// terminal for phone at at, and returns the merchant's failures at
+	// or after since and how many phones they were for.
+	MerchantFailure(ctx context.Context, merchant string, phone MSISDN, at, since time.Time) (failures, phones int, err error)
+	// SuspendTerminal suspends merchant's terminal mode from at.
+	SuspendTerminal(ctx context.Context, merchant string, at time.Time) error
+	// QueueWebhook puts an event in the webhook outbox.
+	QueueWebhook(ctx context.Context, ev WebhookEvent) error
+	// QueuePush puts a USSD prompt in the push outbox.
+	QueuePush(ctx context.Context, p USSDPush) error
 }
 
 // ErrDuplicate is returned by Tx writes of something that already

@@ -60,6 +60,9 @@ type Pending struct {
 	Expires   time.Time
 	Bind      string // the bind the operation was started on
 	Lang      Lang   // the language of the reply that started it
+	// Mode: a merchant's payment request started the transfer (SPEC
+	// §5.4); "" when the phone did.
+	Mode RequestMode
 }
 
 // Expired reports whether p stopped waiting at now.
@@ -185,26 +188,27 @@ type stateWire struct {
 }
 
 type pendingWire struct {
-	ID        string    `json:"id"`
-	Kind      OpKind    `json:"kind"`
-	Stage     Stage     `json:"stage"`
-	Bank      string    `json:"bank,omitempty"`
-	Account   string    `json:"account,omitempty"`
-	AccountID int64     `json:"account_id,omitempty"`
-	Holder    string    `json:"holder,omitempty"`
-	Ref       string    `json:"ref,omitempty"`
-	Amount    Amount    `json:"amount,omitempty"`
-	Fee       Amount    `json:"fee,omitempty"`
-	Payee     string    `json:"payee,omitempty"`
-	MAC       []byte    `json:"mac,omitempty"`
-	Issued    time.Time `json:"issued,omitzero"`
-	CodeExp   time.Time `json:"code_expires,omitzero"`
-	Used      time.Time `json:"used,omitzero"`
-	Sends     int       `json:"sends,omitempty"`
-	Created   time.Time `json:"created"`
-	Expires   time.Time `json:"expires"`
-	Bind      string    `json:"bind,omitempty"`
-	Lang      Lang      `json:"lang,omitempty"`
+	ID        string      `json:"id"`
+	Kind      OpKind      `json:"kind"`
+	Stage     Stage       `json:"stage"`
+	Bank      string      `json:"bank,omitempty"`
+	Account   string      `json:"account,omitempty"`
+	AccountID int64       `json:"account_id,omitempty"`
+	Holder    string      `json:"holder,omitempty"`
+	Ref       string      `json:"ref,omitempty"`
+	Amount    Amount      `json:"amount,omitempty"`
+	Fee       Amount      `json:"fee,omitempty"`
+	Payee     string      `json:"payee,omitempty"`
+	MAC       []byte      `json:"mac,omitempty"`
+	Issued    time.Time   `json:"issued,omitzero"`
+	CodeExp   time.Time   `json:"code_expires,omitzero"`
+	Used      time.Time   `json:"used,omitzero"`
+	Sends     int         `json:"sends,omitempty"`
+	Created   time.Time   `json:"created"`
+	Expires   time.Time   `json:"expires"`
+	Bind      string      `json:"bind,omitempty"`
+	Lang      Lang        `json:"lang,omitempty"`
+	Mode      RequestMode `json:"mode,omitempty"`
 }
 
 func pendingToWire(p *Pending) *pendingWire {
@@ -215,7 +219,7 @@ func pendingToWire(p *Pending) *pendingWire {
 		ID: p.ID, Kind: p.Kind, Stage: p.Stage, Bank: p.Bank, Account: p.Account.Reveal(),
 		AccountID: p.AccountID, Holder: p.Holder, Ref: p.Ref, Amount: p.Amount, Fee: p.Fee, Payee: p.Payee, MAC: p.Challenge.MAC, Issued: p.Challenge.Issued,
 		CodeExp: p.Challenge.Expires, Used: p.Challenge.Used, Sends: p.Challenge.Sends,
-		Created: p.Created, Expires: p.Expires, Bind: p.Bind, Lang: p.Lang,
+		Created: p.Created, Expires: p.Expires, Bind: p.Bind, Lang: p.Lang, Mode: p.Mode,
 	}
 }
 
@@ -227,7 +231,7 @@ func (w *pendingWire) pending() *Pending {
 		ID: w.ID, Kind: w.Kind, Stage: w.Stage, Bank: w.Bank, Account: AccountNumber(w.Account),
 		AccountID: w.AccountID, Holder: w.Holder, Ref: w.Ref, Amount: w.Amount, Fee: w.Fee, Payee: w.Payee,
 		Challenge: Challenge{MAC: w.MAC, Issued: w.Issued, Expires: w.CodeExp, Used: w.Used, Sends: w.Sends},
-		Created:   w.Created, Expires: w.Expires, Bind: w.Bind, Lang: w.Lang,
+		Created:   w.Created, Expires: w.Expires, Bind: w.Bind, Lang: w.Lang, Mode: w.Mode,
 	}
 }
 

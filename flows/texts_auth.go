@@ -24,6 +24,7 @@ const (
 	KeyLocked             Key = "locked"                // a refused command while locked until {until}
 	KeyLockedOperator     Key = "locked.operator"       // a refused command while locked by the operator mark
 	KeyUnlocked           Key = "unlocked"              // an operator unlocked the phone
+	KeyBlocked            Key = "blocked"               // an operator blocked the phone
 	KeyStopped            Key = "stop.done"             // STOP done
 	KeyStoppedRefused     Key = "stop.refused"          // a payment from a stopped phone
 	KeyPINFirst           Key = "pin.first"             // something that needs a PIN, none set yet
@@ -129,6 +130,10 @@ var authTexts = map[Key]Entry{
 	KeyUnlocked: {
 		EN: "paygate: your phone was unlocked by our service desk. You can use your PIN again.",
 		ZH: "paygate：客服已为您的手机解锁，可以重新使用密码。",
+	},
+	KeyBlocked: {
+		EN: "paygate: our service desk blocked payments from this phone until it unblocks them. Pending operations were cancelled. Call your bank if you did not ask for this.",
+		ZH: "paygate：客服已暂停本手机的支付功能，待处理的操作已取消。如非本人申请，请联系您的银行。",
 	},
 	KeyStopped: {
 		EN: "Payments from this phone are stopped. Only our service desk can turn them on again. Pending operations were cancelled.",

@@ -115,6 +115,9 @@ type Transfer struct {
 	Expires time.Time
 	Bind    string // the bind the payer's command came on
 	Lang    Lang   // the payer's reply language when it started
+	// Mode: the transfer is a merchant's payment request (SPEC §5.4),
+	// its id the request's; "" when the payer started it.
+	Mode RequestMode
 }
 
 // Move changes t's state to to at now, or returns ErrTransition.
@@ -188,6 +191,10 @@ type Merchant struct {
 	Webhook  string // https URL told of payments (the API's webhooks)
 	Disabled bool   // PAY refused
 	Created  time.Time
+	// TerminalSuspended is when the merchant's terminal mode was
+	// suspended after repeated failures across phones (SPEC §5.5); zero
+	// when it is not. An operator lifts it.
+	TerminalSuspended time.Time
 }
 
 // Fee is a fee rule: Flat plus Percent of the amount, rounded half up to

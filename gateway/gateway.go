@@ -35,6 +35,9 @@ type Options struct {
 	// Extra HTTP routes mounted on the gateway's server (the sandbox's
 	// phones).
 	Routes func(mux *http.ServeMux)
+	// Sandbox: the gateway runs as `paygate serve`'s sandbox, where
+	// merchants' webhooks may go to http:// on loopback (SPEC.md §7).
+	Sandbox bool
 }
 
 // Gateway is a running paygate. Its methods are safe for concurrent use.
@@ -58,7 +61,9 @@ type Gateway struct {
 	ussdCallers ussdCallers
 
 	httpSrv *http.Server
-	httpLn  net.Listener
+	// apiPatterns are the API routes served (apiRoute).
+	apiPatterns []string
+	httpLn      net.Listener
 
 	ctx    context.Context // lives until Close
 	cancel context.CancelFunc

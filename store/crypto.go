@@ -27,6 +27,7 @@ type keyring struct {
 	fingerprint []byte
 	macs        sync.Pool // of HMAC-SHA256 keyed with fingerprint
 	account     []byte    // HMAC key of account fingerprints
+	apiKey      []byte    // HMAC key of merchants' API key digests
 }
 
 func newKeyring(k Keys) (*keyring, error) {
@@ -47,6 +48,10 @@ func newKeyring(k Keys) (*keyring, error) {
 	if err != nil {
 		return nil, err
 	}
+	apiKey, err := hkdf.Key(sha256.New, k.DataKey[:], nil, "paygate api key v1", 32)
+	if err != nil {
+		return nil, err
+	}
 	block, err := aes.NewCipher(sealKey)
 	if err != nil {
 		return nil, err
@@ -55,7 +60,7 @@ func newKeyring(k Keys) (*keyring, error) {
 	if err != nil {
 		return nil, err
 	}
-	kr := &keyring{seal: aead, fingerprint: fpKey, account: accountKey}
+	kr := &keyring{seal: aead, fingerprint: fpKey, account: accountKey, apiKey: apiKey}
 	kr.macs.New = func() any { return hmac.New(sha256.New, kr.fingerprint) }
 	return kr, nil
 }

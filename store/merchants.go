@@ -132,7 +132,7 @@ func isLoopback(host string) bool {
 func merchantAD(code string) []byte { return []byte("merchant\x00" + code) }
 
 // merchantColumns are read by merchantRow.
-const merchantColumns = `code, name, bank, number_sealed, phone, webhook, disabled, created_at`
+const merchantColumns = `code, name, bank, number_sealed, phone, webhook, disabled, created_at, terminal_suspended`
 
 type merchantRow struct {
 	Code     string `db:"code"`
@@ -143,6 +143,8 @@ type merchantRow struct {
 	Webhook  string `db:"webhook"`
 	Disabled int64  `db:"disabled"`
 	Created  int64  `db:"created_at"`
+	// Suspended: when terminal mode was suspended, 0 when it is not.
+	Suspended int64 `db:"terminal_suspended"`
 }
 
 // merchant turns a row into a flows.Merchant, opening its number.
@@ -155,7 +157,7 @@ func (db *DB) merchant(r merchantRow) (flows.Merchant, error) {
 		Code: r.Code, Name: r.Name,
 		Account: flows.AccountRef{Bank: r.Bank, Number: flows.AccountNumber(number)},
 		Phone:   flows.MSISDN(r.Phone), Webhook: r.Webhook, Disabled: r.Disabled != 0,
-		Created: fromMicros(r.Created),
+		Created: fromMicros(r.Created), TerminalSuspended: fromMicros(r.Suspended),
 	}, nil
 }
 

@@ -66,11 +66,14 @@ type DB struct {
 
 	outboxSignal chan struct{}
 	bankSignal   chan struct{}
-	onQueued     atomic.Pointer[queuedHandler]
-	steps        atomic.Int64
-	commits      atomic.Int64
-	closeOnce    sync.Once
-	closeErr     error
+	// pushSignal and webhookSignal: a step queued a USSD push or a
+	// webhook event.
+	pushSignal, webhookSignal chan struct{}
+	onQueued                  atomic.Pointer[queuedHandler]
+	steps                     atomic.Int64
+	commits                   atomic.Int64
+	closeOnce                 sync.Once
+	closeErr                  error
 }
 
 // Stats counts the work of the store since Open.
@@ -98,7 +101,8 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	db := &DB{keys: keys, log: opts.Logger, now: opts.Now, outboxSignal: make(chan struct{}, 1), bankSignal: make(chan struct{}, 1)}
+	db := &DB{keys: keys, log: opts.Logger, now: opts.Now, outboxSignal: make(chan struct{}, 1), bankSignal: make(chan struct{}, 1),
+		pushSignal: make(chan struct{}, 1), webhookSignal: make(chan struct{}, 1)}
 	switch {
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		db.d = postgresDialect

@@ -14,7 +14,7 @@ import (
 // transferColumns are the columns of a transfer row, in transferRow's
 // order and the order CreateTransfer inserts them.
 const transferColumns = `id, ref, kind, payer, payee, payee_phone, payee_name, debit_bank, debit_masked,
-	credit_bank, credit_masked, sealed, amount, fee, state, reason, bank_ref, created_at, updated_at, expires_at, bind, lang`
+	credit_bank, credit_masked, sealed, amount, fee, state, reason, bank_ref, created_at, updated_at, expires_at, bind, lang, mode`
 
 // transferRow is a transfers row as it is read.
 type transferRow struct {
@@ -40,6 +40,7 @@ type transferRow struct {
 	Expires      int64  `db:"expires_at"`
 	Bind         string `db:"bind"`
 	Lang         string `db:"lang"`
+	Mode         string `db:"mode"`
 }
 
 // transferSecrets is what of a transfer is kept sealed: the account
@@ -130,7 +131,7 @@ func (db *DB) transfer(r transferRow) (flows.Transfer, error) {
 		Amount:     flows.Amount(r.Amount), Fee: flows.Amount(r.Fee), Narrative: s.Narrative,
 		State: flows.TransferState(r.State), Reason: r.Reason, BankRef: r.BankRef,
 		Created: fromMicros(r.Created), Updated: fromMicros(r.Updated), Expires: fromMicros(r.Expires),
-		Bind: r.Bind, Lang: flows.Lang(r.Lang),
+		Bind: r.Bind, Lang: flows.Lang(r.Lang), Mode: flows.RequestMode(r.Mode),
 	}, nil
 }
 
@@ -162,11 +163,11 @@ func (tx *Tx) CreateTransfer(ctx context.Context, t flows.Transfer) error {
 		return fmt.Errorf("store: creating transfer %s: %w", t.Ref, err)
 	}
 	res, err := tx.q.ExecContext(ctx, tx.rebind(`INSERT INTO transfers (`+transferColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`),
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`),
 		t.ID, t.Ref, string(t.Kind), string(t.Payer), t.Payee, string(t.PayeePhone), t.PayeeName,
 		t.Debit.Bank, t.Debit.Number.Masked(), t.Credit.Bank, t.Credit.Number.Masked(), sealed,
 		int64(t.Amount), int64(t.Fee), string(t.State), t.Reason, t.BankRef,
-		micros(t.Created), micros(t.Updated), micros(t.Expires), t.Bind, string(t.Lang))
+		micros(t.Created), micros(t.Updated), micros(t.Expires), t.Bind, string(t.Lang), string(t.Mode))
 	switch {
 	case err != nil && !tx.db.d.duplicate(err):
 		return fmt.Errorf("store: creating transfer %s: %w", t.Ref, err)

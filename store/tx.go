@@ -19,7 +19,9 @@ type Tx struct {
 
 	queuedMT   bool // an MT waits in the queue: signal the dispatcher
 	queuedBank bool // a bank request waits in the queue: signal its dispatcher
-	fastMTs    []MT // MTs leased at insert: hand them to the dispatcher
+	// queuedPush, queuedWebhook: a USSD push or a webhook event waits.
+	queuedPush, queuedWebhook bool
+	fastMTs                   []MT // MTs leased at insert: hand them to the dispatcher
 }
 
 var _ flows.Tx = (*Tx)(nil)
@@ -37,10 +39,15 @@ func (tx *Tx) committed() {
 		default:
 		}
 	}
-	if tx.queuedBank {
-		select {
-		case tx.db.bankSignal <- struct{}{}:
-		default:
+	for _, c := range []struct {
+		queued bool
+		ch     chan struct{}
+	}{{tx.queuedBank, tx.db.bankSignal}, {tx.queuedPush, tx.db.pushSignal}, {tx.queuedWebhook, tx.db.webhookSignal}} {
+		if c.queued {
+			select {
+			case c.ch <- struct{}{}:
+			default:
+			}
 		}
 	}
 }

@@ -50,6 +50,8 @@ type Config struct {
 	DedupeWindow time.Duration `yaml:"dedupe_window"`
 	Admin        Admin         `yaml:"admin"`
 	USSDHTTP     USSDHTTP      `yaml:"ussd_http"`
+	Merchants    Merchants     `yaml:"merchants"`
+	Webhooks     Webhooks      `yaml:"webhooks"`
 	// Routes pick the bind of an MT by the recipient's number when no MO
 	// decides it (SPEC.md §3); the longest matching prefix wins.
 	Routes []Route `yaml:"routes"`
@@ -92,6 +94,26 @@ type Fee struct {
 type Admin struct {
 	// TokenFile holds one "name token" line per operator.
 	TokenFile string `yaml:"token_file" config:"path"`
+}
+
+// Merchants are the rules of merchants' payment requests (SPEC.md §5.4,
+// §5.5).
+type Merchants struct {
+	// PushesPerHour: payment requests one merchant may make of one phone
+	// in an hour.
+	PushesPerHour int `yaml:"pushes_per_hour"`
+	// TerminalFailures failed authentications at a merchant's terminals
+	// in TerminalWindow, for at least TerminalPhones phones, suspend its
+	// terminal mode until an operator lifts it.
+	TerminalFailures int           `yaml:"terminal_failures"`
+	TerminalPhones   int           `yaml:"terminal_phones"`
+	TerminalWindow   time.Duration `yaml:"terminal_window"`
+}
+
+// Webhooks is how merchants' webhooks are posted (SPEC.md §7).
+type Webhooks struct {
+	Timeout    time.Duration `yaml:"timeout"`     // per attempt
+	MaxBackoff time.Duration `yaml:"max_backoff"` // the longest wait between attempts
 }
 
 // USSDHTTP is the USSD aggregator callback, POST /ussd (SPEC.md §4).
@@ -235,6 +257,8 @@ func Default() Config {
 		DedupeWindow: 10 * time.Minute,
 		Admin:        Admin{TokenFile: "admin.token"},
 		USSDHTTP:     USSDHTTP{TokenFile: "ussd.token", Trusted: false},
+		Merchants:    Merchants{PushesPerHour: 3, TerminalFailures: 10, TerminalPhones: 3, TerminalWindow: time.Hour},
+		Webhooks:     Webhooks{Timeout: 10 * time.Second, MaxBackoff: time.Hour},
 		Routes:       []Route{},
 		SMSC:         []SMSC{},
 		Keys:         Keys{PepperFile: "pepper.key", DataKeyFile: "data.key"},

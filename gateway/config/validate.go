@@ -112,6 +112,24 @@ func (c Config) validate(requireUpstreams bool) error {
 	if c.DedupeWindow <= 0 {
 		p.add("dedupe_window", "%v is not more than 0", c.DedupeWindow)
 	}
+	if c.Merchants.PushesPerHour < 1 {
+		p.add("merchants.pushes_per_hour", "%d is not at least 1", c.Merchants.PushesPerHour)
+	}
+	if c.Merchants.TerminalFailures < 1 {
+		p.add("merchants.terminal_failures", "%d is not at least 1", c.Merchants.TerminalFailures)
+	}
+	if c.Merchants.TerminalPhones < 1 {
+		p.add("merchants.terminal_phones", "%d is not at least 1", c.Merchants.TerminalPhones)
+	}
+	if c.Merchants.TerminalWindow <= 0 {
+		p.add("merchants.terminal_window", "%v is not more than 0", c.Merchants.TerminalWindow)
+	}
+	if c.Webhooks.Timeout <= 0 {
+		p.add("webhooks.timeout", "%v is not more than 0", c.Webhooks.Timeout)
+	}
+	if c.Webhooks.MaxBackoff < time.Second {
+		p.add("webhooks.max_backoff", "%v is less than 1s", c.Webhooks.MaxBackoff)
+	}
 	if c.Admin.TokenFile == "" {
 		p.add("admin.token_file", "missing: the admin API needs its tokens")
 	}
