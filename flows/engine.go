@@ -1,6 +1,7 @@
 package flows
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -43,6 +44,9 @@ type EngineConfig struct {
 	Limits Limits
 	// SendFee and PayFee are the fees of SEND and PAY (config fees).
 	SendFee, PayFee Fee
+	// Merchants are the limits of merchants' payment requests (config
+	// merchants); zero fields take MerchantRules' defaults.
+	Merchants MerchantRules
 	// Epoch names this process when it is the only one on its database
 	// (SQLite): PIN attempts a dead process reserved are then given back
 	// at once (Lock.Adopt). Empty with several processes (PostgreSQL),
@@ -81,6 +85,11 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	if cfg.Currency == "" {
 		cfg.Currency = "CNY"
 	}
+	m := &cfg.Merchants
+	m.PushesPerHour = cmp.Or(m.PushesPerHour, 3)
+	m.TerminalFailures = cmp.Or(m.TerminalFailures, 10)
+	m.TerminalPhones = cmp.Or(m.TerminalPhones, 3)
+	m.TerminalWindow = cmp.Or(m.TerminalWindow, time.Hour)
 	return &Engine{cfg: cfg, vars: Vars{"pin_length": strconv.Itoa(cfg.PINLength)}}, nil
 }
 
@@ -1228,6 +1237,9 @@ func (s *flowStep) issueCode(p *Pending, again bool) {
 		key = KeyCodeSend
 	case OpPay:
 		key = KeyCodePay
+		if p.Mode != "" {
+			key = KeyCodeRequest
+		}
 	}
 	s.sendCode(key, v)
 }

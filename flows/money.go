@@ -65,22 +65,30 @@ func (s *flowStep) startOfDay() time.Time {
 // withinLimits reports whether amount may leave the phone now; if not,
 // the reply says which limit it breaks.
 func (s *flowStep) withinLimits(amount Amount) bool {
+	key, v := s.overLimit(amount)
+	if key != "" {
+		s.reply(key, v)
+	}
+	return key == ""
+}
+
+// overLimit names the limit amount breaks now, and its placeholders; ""
+// when it breaks none.
+func (s *flowStep) overLimit(amount Amount) (Key, Vars) {
 	lim := s.e.cfg.Limits
 	cur := s.e.cfg.Currency
 	if lim.PerTransfer > 0 && amount > lim.PerTransfer {
-		s.reply(KeyLimitTransfer, s.vars("amount", amount.String(), "limit", lim.PerTransfer.String(), "currency", cur))
-		return false
+		return KeyLimitTransfer, s.vars("amount", amount.String(), "limit", lim.PerTransfer.String(), "currency", cur)
 	}
 	if lim.PerDay > 0 {
 		spent, err := s.tx.Spent(s.ctx, s.sub.Phone, s.startOfDay())
 		s.check(err)
 		if spent+amount > lim.PerDay {
 			left := max(lim.PerDay-spent, 0)
-			s.reply(KeyLimitDay, s.vars("limit", lim.PerDay.String(), "left", left.String(), "currency", cur))
-			return false
+			return KeyLimitDay, s.vars("limit", lim.PerDay.String(), "left", left.String(), "currency", cur)
 		}
 	}
-	return true
+	return "", nil
 }
 
 // send is SEND <phone> <amount> (SPEC §5.2); the payee is a valid number.
@@ -146,7 +154,21 @@ const refTries = 8
 // startTransfer stores t, new, in pending_pin with a fresh id and
 // reference, makes it the phone's prompt and asks for the PIN.
 func (s *flowStep) startTransfer(t Transfer) {
-	t.ID, t.Payer, t.State = s.e.cfg.NewID(), s.sub.Phone, TransferPendingPIN
+	t = s.createTransfer(t)
+	key := KeySendConfirm
+	if t.Kind == OpPay {
+		key = KeyPayConfirm
+	}
+	s.reply(key, s.transferVars(&t))
+}
+
+// createTransfer stores t, new, in pending_pin with a fresh id (unless it
+// has one) and reference, and makes it the phone's prompt.
+func (s *flowStep) createTransfer(t Transfer) Transfer {
+	if t.ID == "" {
+		t.ID = s.e.cfg.NewID()
+	}
+	t.Payer, t.State = s.sub.Phone, TransferPendingPIN
 	t.Created, t.Updated, t.Expires = s.now, s.now, s.now.Add(PendingTTL)
 	t.Bind, t.Lang = s.bind, s.lang
 	for i := 0; ; i++ {
@@ -162,14 +184,10 @@ func (s *flowStep) startTransfer(t Transfer) {
 	p := &Pending{
 		ID: t.ID, Kind: t.Kind, Stage: StagePIN, Bank: t.Debit.Bank, Account: t.Debit.Number,
 		Ref: t.Ref, Amount: t.Amount, Fee: t.Fee, Payee: t.Payee, Holder: t.PayeeName,
-		Created: s.now, Expires: t.Expires, Bind: s.bind, Lang: s.lang,
+		Created: s.now, Expires: t.Expires, Bind: s.bind, Lang: s.lang, Mode: t.Mode,
 	}
 	s.setPending(p)
-	key := KeySendConfirm
-	if t.Kind == OpPay {
-		key = KeyPayConfirm
-	}
-	s.reply(key, s.transferVars(&t))
+	return t
 }
 
 // transferVars are the placeholders naming t in a text.
@@ -190,6 +208,9 @@ func (s *flowStep) transfer(id string) Transfer {
 func (s *flowStep) move(t *Transfer, to TransferState) {
 	s.check(t.Move(to, s.now))
 	s.check(s.tx.UpdateTransfer(s.ctx, *t))
+	if t.Mode != "" && to.Final() {
+		s.requestFinal(t)
+	}
 	if s.settled == nil {
 		s.settled = map[string]bool{}
 	}

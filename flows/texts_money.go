@@ -48,6 +48,9 @@ const (
 	KeyStateCancelled    Key = "state.cancelled"     // cancelled
 	KeyStateExpired      Key = "state.expired"       // expired
 	KeyTransferExpiredTo Key = "transfer.expired_to" // the expiry notice of a transfer
+	KeyRequestPush       Key = "request.push"        // a merchant's push request, by SMS
+	KeyRequestScreen     Key = "request.screen"      // its USSD prompt's opening line
+	KeyCodeRequest       Key = "code.request"        // the SMS carrying a merchant request's code
 )
 
 var moneyTexts = map[Key]Entry{
@@ -90,6 +93,18 @@ var moneyTexts = map[Key]Entry{
 	KeyCodePay: {
 		EN: "paygate code {code} to pay {amount} {currency} to {payee}, ref {ref}. Valid until {time}. Never share it: we never ask for it by call.",
 		ZH: "paygate验证码{code}，用于向{payee}付款{amount}{currency}，编号{ref}，{time}前有效。请勿告诉任何人，我们不会致电索要。",
+	},
+	KeyRequestPush: {
+		EN: "{payee} ({merchant}) asks you to pay {amount} {currency}, fee {fee}, ref {ref}. Enter your PIN on the screen that opens, or send OK <PIN> within 5 minutes; CANCEL to refuse.",
+		ZH: "{payee}（{merchant}）请求您付款{amount}{currency}，手续费{fee}，编号{ref}。请在弹出的界面输入密码，或在5分钟内发送 确认 <密码>；发送 取消 拒绝。",
+	},
+	KeyRequestScreen: {
+		EN: "{payee} asks you to pay {amount} {currency}, fee {fee}.",
+		ZH: "{payee}请求付款{amount}{currency}，手续费{fee}。",
+	},
+	KeyCodeRequest: {
+		EN: "paygate code {code} to pay {amount} {currency} to {payee}, ref {ref}. Give it to the cashier only if you are paying there now. Valid until {time}.",
+		ZH: "paygate验证码{code}，用于向{payee}付款{amount}{currency}，编号{ref}。仅在您正于该店付款时告诉收银员，{time}前有效。",
 	},
 	KeyAuthorized: {
 		EN: "Confirmed: {amount} {currency} to {payee}, ref {ref}. Your bank is making the transfer; a receipt follows by SMS.",

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 )
 
 // The JSON API under /v1 (SPEC §7): errors are {"error": {"code",
@@ -67,8 +68,8 @@ func jsonProblem(err error) string {
 	case errors.As(err, &big):
 		return "the body is too large"
 	}
-	if s := err.Error(); len(s) > 22 && s[:22] == "json: unknown field \"" {
-		return "unknown field " + s[21:]
+	if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return "unknown field " + f
 	}
 	return "malformed JSON"
 }

@@ -47,6 +47,8 @@ type dispatcher struct {
 	outcomes     chan *outcome
 	recorderStop chan struct{}
 	recorderDone chan struct{}
+	// runDone is closed when run has returned, its sends done.
+	runDone chan struct{}
 
 	fastMu sync.Mutex
 	fast   []store.MT // MTs leased at insert, waiting for a slot
@@ -101,6 +103,7 @@ func newDispatcher(g *Gateway, n int) *dispatcher {
 		outcomes:     make(chan *outcome, 1024),
 		recorderStop: make(chan struct{}),
 		recorderDone: make(chan struct{}),
+		runDone:      make(chan struct{}),
 	}
 }
 
@@ -119,6 +122,7 @@ func (d *dispatcher) kick() {
 // has ended.
 func (d *dispatcher) run(ctx context.Context) {
 	go d.recorder()
+	defer close(d.runDone)
 	defer func() {
 		d.sends.Wait()
 		close(d.recorderStop)
@@ -184,13 +188,14 @@ func (d *dispatcher) release(id int64) {
 	d.mu.Unlock()
 }
 
-// stop stops claiming and waits for the sends under way (or ctx).
+// stop stops claiming and waits for the sends under way (or ctx). It
+// waits for run to return rather than on the sends' WaitGroup itself:
+// run may still be adding a send, and a Wait concurrent with an Add from
+// zero is a race.
 func (d *dispatcher) stop(ctx context.Context) {
 	d.stopOnce.Do(func() { close(d.stopping) })
-	done := make(chan struct{})
-	go func() { d.sends.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-d.runDone:
 	case <-ctx.Done():
 	}
 }

@@ -63,7 +63,10 @@ type Gateway struct {
 	httpSrv *http.Server
 	// apiPatterns are the API routes served (apiRoute).
 	apiPatterns []string
-	httpLn      net.Listener
+	// sandbox: Options.Sandbox.
+	sandbox  bool
+	webhooks *webhookDispatcher
+	httpLn   net.Listener
 
 	ctx    context.Context // lives until Close
 	cancel context.CancelFunc
@@ -130,7 +133,7 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 	}
 	gctx, cancel := context.WithCancel(context.Background())
 	g := &Gateway{
-		ussd: dialogues, ussdCallers: callers,
+		ussd: dialogues, ussdCallers: callers, sandbox: opts.Sandbox,
 		cfg: cfg, log: opts.Logger, now: opts.Now, db: db,
 		engine:  engine,
 		pins:    newPINPool(cfg.PINHash.Workers, cfg.PINHash.MaxWait),
@@ -179,11 +182,13 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 		g.byName[sc.Name] = b
 	}
 	g.bankD = newBankDispatcher(g)
-	g.wg.Add(4)
+	g.wg.Add(5)
 	go func() { defer g.wg.Done(); g.disp.run(gctx) }()
+	go func() { defer g.wg.Done(); g.pushes(gctx) }()
 	go func() { defer g.wg.Done(); g.bankD.run(gctx) }()
 	go func() { defer g.wg.Done(); g.janitor(gctx) }()
 	go func() { defer g.wg.Done(); g.timers(gctx) }()
+	g.startWebhooks(gctx)
 	if err := g.serveHTTP(opts.Routes); err != nil {
 		g.Close(ctx)
 		return nil, err
@@ -234,6 +239,10 @@ func newEngine(cfg config.Config, params flows.Argon2Params, alone bool) (*flows
 		Limits:   flows.Limits{PerTransfer: flows.Amount(cfg.Limits.PerTransfer), PerDay: flows.Amount(cfg.Limits.PerDay)},
 		SendFee:  engineFee(cfg.Fees.Send),
 		PayFee:   engineFee(cfg.Fees.Pay),
+		Merchants: flows.MerchantRules{
+			PushesPerHour: cfg.Merchants.PushesPerHour, TerminalFailures: cfg.Merchants.TerminalFailures,
+			TerminalPhones: cfg.Merchants.TerminalPhones, TerminalWindow: cfg.Merchants.TerminalWindow,
+		},
 	})
 }
 

@@ -26,6 +26,7 @@ func (g *Gateway) serveHTTP(routes func(*http.ServeMux)) error {
 	if g.ussdCallers != nil {
 		mux.HandleFunc("POST /ussd", g.postUSSD)
 	}
+	g.merchantRoutes(mux)
 	if routes != nil {
 		routes(mux)
 	}

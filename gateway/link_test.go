@@ -60,6 +60,8 @@ type worldOptions struct {
 	log, bankLog *slog.Logger
 	// pinHash are the gateway's argon2id parameters; zero: the shipped ones.
 	pinHash flows.Argon2Params
+	// sandbox runs the gateway as the sandbox (gateway.Options.Sandbox).
+	sandbox bool
 }
 
 func newWorld(t *testing.T, change ...func(*config.Config)) *world {
@@ -127,7 +129,7 @@ func newWorldWith(t *testing.T, opts worldOptions, change ...func(*config.Config
 func (w *world) start() {
 	w.t.Helper()
 	gw, err := gateway.New(context.Background(), gateway.Options{
-		Config: w.cfg, Now: w.clock.now, Logger: w.opts.log, PINHash: w.opts.pinHash,
+		Config: w.cfg, Now: w.clock.now, Logger: w.opts.log, PINHash: w.opts.pinHash, Sandbox: w.opts.sandbox,
 	})
 	if err != nil {
 		w.t.Fatal(err)

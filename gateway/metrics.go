@@ -35,6 +35,9 @@ type metrics struct {
 
 	pinChecks  *prometheus.CounterVec
 	pinSeconds prometheus.Histogram
+
+	api    *prometheus.CounterVec
+	pushes *prometheus.CounterVec
 }
 
 func newMetrics(db *store.DB) *metrics {
@@ -90,6 +93,13 @@ func newMetrics(db *store.DB) *metrics {
 		Name: "paygate_pin_check_seconds", Help: "PIN work latency, waiting for the pool included.",
 		Buckets: prometheus.ExponentialBuckets(0.002, 2, 12),
 	})
+	m.api = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "paygate_api_calls_total", Help: "Merchant and admin API answers by API and outcome (created, code_accepted, or an error code).",
+	}, []string{"api", "outcome"})
+	m.pushes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "paygate_ussd_pushes_total", Help: "Network-initiated USSD prompts by result (sent, retry, failed, stale).",
+	}, []string{"result"})
+	m.reg.MustRegister(m.api, m.pushes)
 	m.reg.MustRegister(m.bindUp, m.pdus, m.window, m.throttled, m.submitTime, m.inbound, m.inboundDur, m.mts,
 		m.bankCalls, m.bankLatency, m.bankBreaker, m.bankFinal, m.bankJobs, m.pinChecks, m.pinSeconds)
 	m.reg.MustRegister(

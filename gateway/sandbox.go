@@ -159,7 +159,7 @@ func StartSandbox(ctx context.Context, opts SandboxOptions) (*Sandbox, error) {
 
 	sctx, cancel := context.WithCancel(context.Background())
 	s := &Sandbox{sim: sim, bank: bankSrv, cfg: cfg, tag: sc.SessionTag(), ctx: sctx, cancel: cancel}
-	gw, err := New(ctx, Options{Config: cfg, Logger: opts.Logger, Routes: s.routes})
+	gw, err := New(ctx, Options{Config: cfg, Logger: opts.Logger, Routes: s.routes, Sandbox: true})
 	if err != nil {
 		cancel()
 		sim.Close()

@@ -46,12 +46,19 @@ func (w *world) linked(num, account, pin string) *phone {
 func moneyWorld(t *testing.T, change ...func(*config.Config)) (w *world, li, wang *phone) {
 	t.Helper()
 	w = newWorld(t, change...)
+	li, wang = w.moneySetup()
+	return w, li, wang
+}
+
+// moneySetup adds the merchant DEMO and links Li's and Wang's phones.
+func (w *world) moneySetup() (li, wang *phone) {
+	w.t.Helper()
 	if err := w.gw.DB().AddMerchant(context.Background(), flows.Merchant{
 		Code: "DEMO", Name: "Demo Shop", Account: flows.AccountRef{Bank: "PGB", Number: "6222020000009001"}, Phone: shopNum, Created: time.Now(),
 	}); err != nil {
-		t.Fatal(err)
+		w.t.Fatal(err)
 	}
-	return w, w.linked(liNum, liAcct, liPIN), w.linked(wangNum, wangAcct, wangPIN)
+	return w.linked(liNum, liAcct, liPIN), w.linked(wangNum, wangAcct, wangPIN)
 }
 
 // confirm answers a transfer's prompts: the PIN, then the code. It

@@ -86,17 +86,19 @@ func (db *DB) OnQueued(owner string, lease time.Duration, fn func([]MT)) {
 	db.onQueued.Store(&queuedHandler{owner: owner, lease: lease, fn: fn})
 }
 
-// ReleaseLeases ends every MT and bank request lease. Call it only when
+// ReleaseLeases ends every lease of the outboxes (MTs, bank requests,
+// USSD pushes, webhooks). Call it only when
 // no other process uses the database: on SQLite at start, so the MTs and
 // bank requests a crashed process held are sent at once rather than when
 // their lease runs out.
 func (db *DB) ReleaseLeases(ctx context.Context) error {
 	return db.Step(ctx, func(tx *Tx) error {
-		if _, err := tx.q.ExecContext(ctx, `UPDATE mt_outbox SET lease_until = 0, lease_owner = '' WHERE lease_until > 0`); err != nil {
-			return err
+		for _, table := range []string{"mt_outbox", "bank_outbox", "ussd_pushes", "webhooks"} {
+			if _, err := tx.q.ExecContext(ctx, `UPDATE `+table+` SET lease_until = 0, lease_owner = '' WHERE lease_until > 0`); err != nil {
+				return err
+			}
 		}
-		_, err := tx.q.ExecContext(ctx, `UPDATE bank_outbox SET lease_until = 0, lease_owner = '' WHERE lease_until > 0`)
-		return err
+		return nil
 	})
 }
 

@@ -230,3 +230,34 @@ func (db *DB) PushRetry(ctx context.Context, id string, next time.Time, errText 
 		return err
 	})
 }
+
+// RequestState returns the payment request with id, its transfer and its
+// merchant, read outside any step (the API's GET and long-poll), or
+// flows.ErrNotFound.
+func (db *DB) RequestState(ctx context.Context, id string) (flows.PaymentRequest, flows.Transfer, flows.Merchant, error) {
+	var req requestRow
+	err := db.r.GetContext(ctx, &req, db.r.Rebind(`SELECT `+requestColumns+` FROM payment_requests WHERE id = ?`), id)
+	if isNoRows(err) {
+		return flows.PaymentRequest{}, flows.Transfer{}, flows.Merchant{}, flows.ErrNotFound
+	}
+	if err != nil {
+		return flows.PaymentRequest{}, flows.Transfer{}, flows.Merchant{}, fmt.Errorf("%w: reading payment request: %w", ErrUnavailable, err)
+	}
+	var tr transferRow
+	if err := db.r.GetContext(ctx, &tr, db.r.Rebind(`SELECT `+transferColumns+` FROM transfers WHERE id = ?`), id); err != nil {
+		return flows.PaymentRequest{}, flows.Transfer{}, flows.Merchant{}, fmt.Errorf("%w: reading payment request's transfer: %w", ErrUnavailable, err)
+	}
+	t, err := db.transfer(tr)
+	if err != nil {
+		return flows.PaymentRequest{}, flows.Transfer{}, flows.Merchant{}, err
+	}
+	var mr merchantRow
+	if err := db.r.GetContext(ctx, &mr, db.r.Rebind(`SELECT `+merchantColumns+` FROM merchants WHERE code = ?`), req.Merchant); err != nil {
+		return flows.PaymentRequest{}, flows.Transfer{}, flows.Merchant{}, fmt.Errorf("%w: reading payment request's merchant: %w", ErrUnavailable, err)
+	}
+	m, err := db.merchant(mr)
+	if err != nil {
+		return flows.PaymentRequest{}, flows.Transfer{}, flows.Merchant{}, err
+	}
+	return req.request(), t, m, nil
+}
