@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/paygate/paygate/bank/banksim"
 	"github.com/paygate/paygate/flows"
+	"github.com/paygate/paygate/smpp"
 	"github.com/paygate/paygate/smpp/smsc"
 )
 
@@ -37,8 +39,18 @@ import (
 // (database, WAL, shared memory) — as ASCII, UTF-16, full-width digits
 // or hex — and every code SMS must have been stored sealed (empty body)
 // and its sealed text erased once delivered.
+//
+// Meanwhile other phones do it all on USSD screens, over SMPP
+// (ussd_service_op) and over the aggregator callback (POST /ussd, whose
+// every request repeats the session's inputs, PINs and codes included):
+// link with the code typed on a screen, the first PIN (twice, once
+// differing), a SEND with a wrong then the right PIN and the code typed,
+// a PIN change. The PINs typed wait between screens in the USSD session
+// rows, which the store seals (migration 0007): no canary of theirs may
+// be found in clear either.
 func TestS4CanariesNeverLeak(t *testing.T) {
 	const phones = 100
+	const ussdPhones = 8 // over each USSD transport
 	// The hash cost has nothing to do with what is stored or logged. At
 	// the shipped argon2id cost (19 MiB, ~70 ms a check under -race, one
 	// per core) the ~1,400 PIN checks of this test would take minutes on
@@ -49,6 +61,18 @@ func TestS4CanariesNeverLeak(t *testing.T) {
 	t.Logf("canary seed %d", seed)
 	canon := newCanaries(seed)
 	cw := newCanaryWorld(t)
+
+	// The USSD phones send money to this one; its link code is counted
+	// with the others (it is stored sealed too).
+	const payeeNum = "8613970000000"
+	if err := cw.bank.Open(banksim.Account{Bank: "PGB", Number: "6222029700000001", Holder: "Canary Payee",
+		Phone: "+" + payeeNum, Balance: 100_000}); err != nil {
+		t.Fatal(err)
+	}
+	payee := cw.phone(payeeNum)
+	payeeCode := payee.link("6222029700000001", "")
+	canon.code(payeeCode, payeeNum)
+	mustContain(t, payee.one(payeeCode), "Linked: PGB ****0001")
 
 	// Every phone gets its canaries and its accounts at the bank.
 	cps := make([]*canaryPhone, phones)
@@ -73,6 +97,22 @@ func TestS4CanariesNeverLeak(t *testing.T) {
 		}
 		cps[i] = cp
 	}
+	ups := make([]*ussdCanary, 2*ussdPhones)
+	for i := range ups {
+		u := &ussdCanary{cw: cw, num: fmt.Sprintf("861396%07d", 3000000+i), http: i%2 == 1, payee: "+" + payeeNum, canon: canon}
+		for j := range u.pins {
+			u.pins[j] = canon.pin(fmt.Sprintf("USSD phone %d PIN %d", i, j+1))
+		}
+		for j := range u.wrong {
+			u.wrong[j] = canon.pin(fmt.Sprintf("USSD phone %d wrong guess %d", i, j+1))
+		}
+		u.acct = canon.account(fmt.Sprintf("USSD phone %d account", i))
+		if err := cw.bank.Open(banksim.Account{Bank: "PGB", Number: flows.AccountNumber(u.acct),
+			Holder: "Canary Holder", Phone: flows.MSISDN("+" + u.num), Balance: 100_000}); err != nil {
+			t.Fatal(err)
+		}
+		ups[i] = u
+	}
 	// The bank fails some verify requests, each fault followed by two
 	// good answers (the breaker stays closed): the connector retries and
 	// logs each retry at debug with its error.
@@ -96,6 +136,13 @@ func TestS4CanariesNeverLeak(t *testing.T) {
 			cp.run()
 		}()
 	}
+	for _, u := range ups {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			u.run()
+		}()
+	}
 	// Senders that are not phones cannot be answered, and are logged.
 	for i := range 3 {
 		if _, err := cw.sim.InjectText("PAYGATE"+fmt.Sprint(i), "3030", "OK "+cps[i].pins[0], false); err != nil {
@@ -110,11 +157,18 @@ func TestS4CanariesNeverLeak(t *testing.T) {
 		}
 		flowsRun += cp.flows
 	}
+	ussdScreens := 0
+	for _, u := range ups {
+		if u.err != nil {
+			t.Error(u.err)
+		}
+		ussdScreens += u.screens
+	}
 	if t.Failed() {
 		t.FailNow()
 	}
-	t.Logf("%d phones ran %d flows in %v; %d canaries (%d codes received)", phones, flowsRun,
-		time.Since(start).Round(time.Millisecond), canon.count(), canon.codes.Load())
+	t.Logf("%d phones ran %d flows, %d phones %d USSD screens, in %v; %d canaries (%d codes received)", phones, flowsRun,
+		len(ups), ussdScreens, time.Since(start).Round(time.Millisecond), canon.count(), canon.codes.Load())
 	if flowsRun < 1000 {
 		t.Fatalf("%d flows, want at least 1,000", flowsRun)
 	}
@@ -130,18 +184,30 @@ func TestS4CanariesNeverLeak(t *testing.T) {
 			t.Fatalf("%s: %d unexpected texts, the first %.200q", cp.num, len(got)-cp.seen, got[cp.seen])
 		}
 	}
+	for _, u := range ups {
+		if _, sms := u.mts(); len(sms) > u.sms {
+			t.Fatalf("%s: %d unexpected texts, the first %.200q", u.num, len(sms)-u.sms, sms[u.sms])
+		}
+	}
 
 	// What the phones got: a code only in its own code SMS, never a PIN
-	// or a full account number.
+	// or a full account number — on no USSD screen either.
+	got := map[string][]string{}
 	for _, cp := range cps {
-		for _, text := range cp.texts {
+		got[cp.num] = cp.texts
+	}
+	for _, u := range ups {
+		got[u.num] = u.texts
+	}
+	for num, texts := range got {
+		for _, text := range texts {
 			code := ""
 			if isCodeSMS(text) {
 				code = sixDigits.FindString(text)
 			}
 			for _, hit := range canon.find([]byte(text)) {
 				if hit.value != code {
-					t.Errorf("%s received %.200q: it holds %s", cp.num, text, hit.what)
+					t.Errorf("%s received %.200q: it holds %s", num, text, hit.what)
 				}
 			}
 		}
@@ -195,6 +261,7 @@ func TestS4CanariesNeverLeak(t *testing.T) {
 		}
 	}
 	cw.checkOutboxRows(t, int(canon.codes.Load()))
+	cw.checkUSSDRows(t, 2*ussdPhones)
 }
 
 // canaryPhone is one handset of the S4 test, driven from its own
@@ -585,7 +652,7 @@ func newCanaryWorld(t *testing.T) *canaryWorld {
 		// shipped cost under -race would queue checks past the SMSC's
 		// patience.
 		pinHash: flows.Argon2Params{Time: 1, MemoryKiB: 256, Threads: 1, KeyLen: 32},
-	})
+	}, withUSSDHTTP(t, true))
 	cw.dir = cw.world.dir
 	return cw
 }
@@ -644,6 +711,37 @@ func (cw *canaryWorld) waitOutboxFinal(t *testing.T) {
 	}
 }
 
+// checkUSSDRows: the USSD sessions over POST /ussd are kept as ended
+// (want: two a phone), and every session row is sealed: no JSON, no
+// field name of ussd.Session in its state.
+func (cw *canaryWorld) checkUSSDRows(t *testing.T, want int) {
+	t.Helper()
+	db := cw.openDB(t)
+	defer db.Close()
+	rows, err := db.Query(`SELECT state FROM ussd_sessions`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var state []byte
+		if err := rows.Scan(&state); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if bytes.HasPrefix(state, []byte("{")) || bytes.Contains(state, []byte(`"state"`)) {
+			t.Errorf("a USSD session row is not sealed: %.80q", state)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n != want {
+		t.Errorf("%d USSD session rows, want the %d ended sessions of the aggregator", n, want)
+	}
+}
+
 // checkOutboxRows: every SMS carrying a code was stored sealed, with no
 // body, and its sealed text is gone now that it is delivered; the bank
 // outbox keeps no request it has answered.
@@ -688,4 +786,235 @@ func (cw *canaryWorld) checkOutboxRows(t *testing.T, codes int) {
 	if kept != 0 {
 		t.Errorf("%d bank requests keep their sealed payload", kept)
 	}
+}
+
+// ussdCanary is a handset of the S4 test that does everything on USSD
+// screens, over SMPP or over POST /ussd, from its own goroutine: it
+// records its first failure instead of stopping the test.
+type ussdCanary struct {
+	cw    *canaryWorld
+	num   string // international, no "+"
+	http  bool   // POST /ussd, else SMPP
+	payee string
+	canon *canaries
+	pins  [3]string
+	wrong [2]string
+	acct  string
+
+	n       int      // sessions dialled
+	session []byte   // SMPP: the session TLV
+	inputs  []string // HTTP: the session's inputs so far
+	screens int      // screens seen
+	sms     int      // SMS seen
+	texts   []string // every screen and SMS, for the leak check
+	err     error
+}
+
+// run is the phone's script.
+func (u *ussdCanary) run() {
+	p, w, a := u.pins, u.wrong, u.acct
+	l4 := "PGB ****" + a[len(a)-4:]
+
+	// Link, the code typed on the next screen (a wrong one first).
+	u.dial("Welcome to paygate")
+	u.say("1", "Bank code")
+	u.say("PGB", "Account number at PGB")
+	u.say(a, "We are checking "+l4)
+	code := u.code()
+	u.say(w[0], "Wrong PIN or code")
+	u.say(code, "Linked: "+l4, "Set your paygate PIN")
+	// The first PIN: twice, once differing.
+	u.say(p[0], "Enter the same PIN again")
+	u.say(p[1], "The two PINs differ")
+	u.say(p[0], "Enter the same PIN again")
+	u.say(p[0], "Your PIN is set", "1 Send money")
+	// SEND: a wrong PIN, the right one, the code typed.
+	u.say("1", "Payee's phone number")
+	u.say(u.payee, "Amount in CNY")
+	u.say("5", "Send 5.00 CNY to C***** P****")
+	u.say(w[1], "Wrong PIN or code")
+	u.say(p[0], "A code is on its way by SMS")
+	code = u.code()
+	u.end(code, "Confirmed: 5.00 CNY to C***** P****")
+	u.nextSMS("Paid 5.00 CNY to C***** P****")
+	// Change the PIN.
+	u.dial("1 Send money")
+	u.say("6", "Current PIN")
+	u.say(p[0], "New PIN")
+	u.say(p[2], "New PIN again")
+	u.end(p[2], "Your PIN is changed")
+}
+
+func (u *ussdCanary) fail(format string, args ...any) {
+	if u.err == nil {
+		transport := "SMPP"
+		if u.http {
+			transport = "HTTP"
+		}
+		u.err = fmt.Errorf("%s (USSD over %s): "+format, append([]any{u.num, transport}, args...)...)
+	}
+}
+
+// dial starts a session; its first screen must say want.
+func (u *ussdCanary) dial(want string) {
+	if u.err != nil {
+		return
+	}
+	u.n++
+	u.inputs = nil
+	u.session = []byte{0x40 + byte(u.n), 0x02}
+	u.check("(dial)", u.send(smpp.USSDPSSRIndication, "*384#"), false, want)
+}
+
+// say answers the screen with in; the next screen goes on and says want.
+func (u *ussdCanary) say(in string, want ...string) {
+	if u.err != nil {
+		return
+	}
+	u.check(in, u.send(smpp.USSDUSSRConfirm, in), false, want...)
+}
+
+// end answers the screen with in; the next screen ends the session.
+func (u *ussdCanary) end(in string, want ...string) {
+	if u.err != nil {
+		return
+	}
+	u.check(in, u.send(smpp.USSDUSSRConfirm, in), true, want...)
+}
+
+// send sends one input (SMPP: ussd_service_op op; HTTP: a callback with
+// every input so far) and returns the next screen.
+func (u *ussdCanary) send(op byte, in string) ussdScreen {
+	if !u.http {
+		u.cw.sim.InjectUSSD(u.num, "*384#", op, smpp.TagITSSessionInfo, u.session, in)
+		return u.nextScreen(in)
+	}
+	if op == smpp.USSDUSSRConfirm {
+		u.inputs = append(u.inputs, in)
+	}
+	code, body, err := postUSSD(u.cw.gw.HTTPAddr(), ussdToken, fmt.Sprintf("canary-%s-%d", u.num, u.n), "+"+u.num, strings.Join(u.inputs, "*"))
+	switch {
+	case err != nil:
+		u.fail("%v", err)
+		return ussdScreen{}
+	case code != http.StatusOK || len(body) < 4:
+		u.fail("callback answered %d %.200q", code, body)
+		return ussdScreen{}
+	}
+	u.screens++
+	u.texts = append(u.texts, body)
+	return ussdScreen{text: body[4:], end: strings.HasPrefix(body, "END ")}
+}
+
+func (u *ussdCanary) check(in string, sc ussdScreen, end bool, want ...string) {
+	if u.err != nil {
+		return
+	}
+	if sc.end != end {
+		u.fail("after %.20q the screen %.200q ends %v, want %v", in, sc.text, sc.end, end)
+		return
+	}
+	for _, w := range want {
+		if !strings.Contains(sc.text, w) {
+			u.fail("after %.20q the screen %.200q does not say %q", in, sc.text, w)
+			return
+		}
+	}
+}
+
+// ussdScreen is a USSD screen: its text and whether it ends the session.
+type ussdScreen struct {
+	text string
+	end  bool
+}
+
+// mts splits what the SMSC simulator delivered to the phone into USSD
+// screens and SMS (reassembled).
+func (u *ussdCanary) mts() (screens []ussdScreen, sms []string) {
+	r := smpp.NewReassembler(smpp.ReassemblerConfig{})
+	for _, mt := range u.cw.sim.Received(u.num) {
+		d := smpp.NewDelivery("", mt.PDU)
+		if mt.PDU.ServiceType == "USSD" {
+			op, _ := mt.PDU.TLVs.Uint(smpp.TagUSSDServiceOp)
+			screens = append(screens, ussdScreen{text: d.Text(), end: byte(op) == smpp.USSDPSSRResponse})
+			continue
+		}
+		if d.Parts == 1 {
+			sms = append(sms, d.Text())
+			continue
+		}
+		if parts, done, err := r.Add(mt.PDU.Source.Addr, u.num, d.Concat, d.Payload); err == nil && done {
+			sms = append(sms, smpp.DecodeText(d.Coding, bytes.Join(parts, nil)))
+		}
+	}
+	return screens, sms
+}
+
+// wait waits until ready says so, or fails.
+func (u *ussdCanary) wait(what string, ready func() bool) bool {
+	// As generous as canaryPhone.next: the bank's faults can hold a
+	// verify back for the breaker's 30 s.
+	ctx, cancel := context.WithTimeout(context.Background(), 75*time.Second)
+	defer cancel()
+	for {
+		n := len(u.cw.sim.Received(u.num))
+		if ready() {
+			return true
+		}
+		if _, err := u.cw.sim.WaitReceived(ctx, u.num, n+1); err != nil {
+			u.fail("no %s: %v", what, err)
+			return false
+		}
+	}
+}
+
+// nextScreen waits for the SMPP screen after in.
+func (u *ussdCanary) nextScreen(in string) ussdScreen {
+	var sc ussdScreen
+	u.wait(fmt.Sprintf("screen after %.20q", in), func() bool {
+		screens, _ := u.mts()
+		if len(screens) <= u.screens {
+			return false
+		}
+		sc = screens[u.screens]
+		u.screens++
+		u.texts = append(u.texts, sc.text)
+		return true
+	})
+	return sc
+}
+
+// nextSMS waits for the next SMS, which must say want, and returns it.
+func (u *ussdCanary) nextSMS(want string) string {
+	if u.err != nil {
+		return ""
+	}
+	var text string
+	u.wait("SMS", func() bool {
+		_, sms := u.mts()
+		if len(sms) <= u.sms {
+			return false
+		}
+		text = sms[u.sms]
+		u.sms++
+		u.texts = append(u.texts, text)
+		if isCodeSMS(text) {
+			u.canon.code(sixDigits.FindString(text), u.num)
+		}
+		return true
+	})
+	if u.err == nil && !strings.Contains(text, want) {
+		u.fail("SMS %.200q, want %q", text, want)
+	}
+	return text
+}
+
+// code waits for the next SMS, one carrying a code, and returns the code.
+func (u *ussdCanary) code() string {
+	text := u.nextSMS("")
+	code := sixDigits.FindString(text)
+	if u.err == nil && (!isCodeSMS(text) || code == "") {
+		u.fail("no code in %.200q", text)
+	}
+	return code
 }

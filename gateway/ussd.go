@@ -265,6 +265,13 @@ func (c ussdCallers) caller(r *http.Request) (string, bool) {
 // answer is text/plain "CON …" (continue) or "END …". The caller
 // authenticates with a bearer token from ussd_http.token_file; money is
 // allowed only when ussd_http.trusted says so.
+//
+// Every callback is a joined ussd.Request: the engine takes the inputs
+// past those it has seen. A first callback whose text already holds
+// inputs (a shortcut dial, *384*2*DEMO#) walks the menus with them; a
+// session that ended is kept as ended for a while (ussd.Config.EndedTTL),
+// so a callback replaying its text is told the session is over and never
+// starts a new one with its inputs.
 func (g *Gateway) postUSSD(w http.ResponseWriter, r *http.Request) {
 	plain := func(code int, body string) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

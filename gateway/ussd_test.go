@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -102,6 +103,15 @@ func (h *handset) dial(session ...byte) screen {
 	}
 	h.session = session
 	h.w.sim.InjectUSSD(h.num, "*384#", smpp.USSDPSSRIndication, smpp.TagITSSessionInfo, h.session, "*384#")
+	return h.next()
+}
+
+// dialled starts a session with a fresh session id, dialling text (a
+// shortcut such as *384*2#), and returns the first screen.
+func (h *handset) dialled(text string) screen {
+	h.w.t.Helper()
+	h.session = []byte{0x13, byte(h.screens*2 + 2)}
+	h.w.sim.InjectUSSD(h.num, "*384#", smpp.USSDPSSRIndication, smpp.TagITSSessionInfo, h.session, text)
 	return h.next()
 }
 
@@ -293,35 +303,119 @@ func TestUSSDPushPay(t *testing.T) {
 	w.check(liNum, shopNum)
 }
 
+// ussdToken is aggregator-1's bearer token for POST /ussd.
+const ussdToken = "s3cret-token-0123456789"
+
+// withUSSDHTTP turns POST /ussd on with one caller, aggregator-1,
+// trusted with money or not.
+func withUSSDHTTP(t *testing.T, trusted bool) func(*config.Config) {
+	return func(c *config.Config) {
+		c.USSDHTTP.TokenFile = filepath.Join(t.TempDir(), "ussd.token")
+		c.USSDHTTP.Trusted = trusted
+		if err := os.WriteFile(c.USSDHTTP.TokenFile, []byte("# callers\naggregator-1 "+ussdToken+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// postUSSD posts one aggregator callback for phone and returns the
+// status and the body; it fails the test only on a transport error.
+func postUSSD(addr, token, session, phone, text string) (int, string, error) {
+	form := url.Values{"sessionId": {session}, "serviceCode": {"*384#"}, "phoneNumber": {phone}, "networkCode": {"46000"}, "text": {text}}
+	req, err := http.NewRequest("POST", "http://"+addr+"/ussd", strings.NewReader(form.Encode()))
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+// aggregator is one phone's sessions over POST /ussd, as Africa's
+// Talking drives them: each callback's text is every input of the
+// session so far, joined by "*".
+type aggregator struct {
+	w       *world
+	phone   string
+	session string
+	inputs  []string
+	n       int
+}
+
+func (w *world) aggregator(phone string) *aggregator { return &aggregator{w: w, phone: phone} }
+
+// post sends text as the session's callback and returns the body.
+func (a *aggregator) post(text string) string {
+	a.w.t.Helper()
+	code, body, err := postUSSD(a.w.gw.HTTPAddr(), ussdToken, a.session, a.phone, text)
+	if err != nil {
+		a.w.t.Fatal(err)
+	}
+	if code != http.StatusOK {
+		a.w.t.Fatalf("callback %q: %d %q", text, code, body)
+	}
+	return body
+}
+
+// dial starts a new session; inputs are a shortcut's (*384*2*DEMO#).
+func (a *aggregator) dial(inputs ...string) string {
+	a.w.t.Helper()
+	a.n++
+	a.session = fmt.Sprintf("ATUid_%s_%d", a.phone[len(a.phone)-4:], a.n)
+	a.inputs = append([]string(nil), inputs...)
+	return a.post(strings.Join(a.inputs, "*"))
+}
+
+// answer sends in as the next input and returns the body.
+func (a *aggregator) answer(in string) string {
+	a.w.t.Helper()
+	a.inputs = append(a.inputs, in)
+	return a.post(strings.Join(a.inputs, "*"))
+}
+
+// is checks a callback's answer: CON or END, and what it says.
+func (a *aggregator) is(body string, end bool, want ...string) {
+	a.w.t.Helper()
+	prefix := "CON "
+	if end {
+		prefix = "END "
+	}
+	if !strings.HasPrefix(body, prefix) {
+		a.w.t.Fatalf("answer %q, want %q…", body, prefix)
+	}
+	for _, w := range want {
+		if !strings.Contains(body, w) {
+			a.w.t.Fatalf("answer %q does not say %q", body, w)
+		}
+	}
+	if n, gsm := measure(body[4:]); gsm && n > 182 || !gsm && n > 80 {
+		a.w.t.Fatalf("screen %q is %d characters (GSM-7 %v): over the limit", body, n, gsm)
+	}
+}
+
 // TestUSSDHTTPCallback: the aggregator convention over POST /ussd — a
 // bearer token per caller, inputs joined by "*", CON/END — and money
 // only from a trusted caller.
 func TestUSSDHTTPCallback(t *testing.T) {
 	for _, trusted := range []bool{false, true} {
-		w, li, _ := moneyWorld(t, func(c *config.Config) {
-			c.USSDHTTP.TokenFile = filepath.Join(t.TempDir(), "ussd.token")
-			c.USSDHTTP.Trusted = trusted
-			if err := os.WriteFile(c.USSDHTTP.TokenFile, []byte("# callers\naggregator-1 s3cret-token-0123456789\n"), 0o600); err != nil {
-				t.Fatal(err)
-			}
-		})
+		w, li, _ := moneyWorld(t, withUSSDHTTP(t, trusted))
 		post := func(token, session, text string) (int, string) {
 			t.Helper()
-			form := url.Values{"sessionId": {session}, "serviceCode": {"*384#"}, "phoneNumber": {liNum}, "networkCode": {"46000"}, "text": {text}}
-			req, _ := http.NewRequest("POST", "http://"+w.gw.HTTPAddr()+"/ussd", strings.NewReader(form.Encode()))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			if token != "" {
-				req.Header.Set("Authorization", "Bearer "+token)
-			}
-			resp, err := http.DefaultClient.Do(req)
+			code, body, err := postUSSD(w.gw.HTTPAddr(), token, session, liNum, text)
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer resp.Body.Close()
-			b, _ := io.ReadAll(resp.Body)
-			return resp.StatusCode, string(b)
+			return code, body
 		}
-		const token = "s3cret-token-0123456789"
+		const token = ussdToken
 		if code, _ := post("", "s1", ""); code != http.StatusUnauthorized {
 			t.Fatalf("no token: %d", code)
 		}
@@ -340,6 +434,10 @@ func TestUSSDHTTPCallback(t *testing.T) {
 			if !strings.HasPrefix(body, "CON Payments are not available on this line.") {
 				t.Fatalf("untrusted caller: %q", body)
 			}
+			_, body = post(token, "s1", "2*6")
+			if !strings.HasPrefix(body, "CON Payments and account changes are not available on this line.") {
+				t.Fatalf("untrusted caller, change PIN: %q", body)
+			}
 			continue
 		}
 		steps := []struct{ text, want string }{
@@ -353,16 +451,7 @@ func TestUSSDHTTPCallback(t *testing.T) {
 				t.Fatalf("text %q: %q, want %q…", s.text, body, s.want)
 			}
 		}
-		var code6 string
-		deadline := time.Now().Add(10 * time.Second)
-		for code6 == "" && time.Now().Before(deadline) {
-			for _, m := range w.sim.ReceivedTexts(li.num) {
-				if strings.Contains(m, "paygate code") && strings.Contains(m, "Demo Shop") {
-					code6 = sixDigits.FindString(m)
-				}
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		code6 := waitCode(t, w, li.num, "Demo Shop")
 		_, body = post(token, "s1", "2*demo*7*"+liPIN+"*"+code6)
 		if !strings.HasPrefix(body, "END Confirmed: 7.00 CNY to Demo Shop") {
 			t.Fatalf("the code: %q", body)
@@ -374,4 +463,130 @@ func TestUSSDHTTPCallback(t *testing.T) {
 		}
 		w.check(liNum, shopNum)
 	}
+}
+
+// waitCode waits for the code SMS to num that names what, and returns
+// the code.
+func waitCode(t *testing.T, w *world, num, what string) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, m := range w.sim.ReceivedTexts(strings.TrimPrefix(num, "+")) {
+			if (strings.Contains(m, "paygate code") || strings.Contains(m, "paygate验证码")) && strings.Contains(m, what) {
+				if code := sixDigits.FindString(m); code != "" {
+					return code
+				}
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("%s: no code SMS naming %q", num, what)
+	return ""
+}
+
+// TestUSSDHTTPShortcut: a shortcut dial (*384*2*DEMO#) reaches POST
+// /ussd as a first callback whose text holds its inputs; they walk the
+// menus as if typed one by one, and the session goes on from the screen
+// they lead to. A PIN in a dial string is not taken: the walk stops at
+// the PIN screen. A replay of an ended session's text starts nothing.
+func TestUSSDHTTPShortcut(t *testing.T) {
+	w, li, _ := moneyWorld(t, withUSSDHTTP(t, true))
+	a := w.aggregator(liNum)
+	a.is(a.dial("2", "demo"), false, "Amount in CNY:")
+	a.is(a.answer("7"), false, "Pay 7.00 CNY to Demo Shop (DEMO)", "Enter PIN to confirm")
+	a.is(a.post(strings.Join(a.inputs, "*")), false, "Pay 7.00 CNY to Demo Shop (DEMO)") // a retried callback
+	a.is(a.answer(liPIN), false, "A code is on its way by SMS")
+	a.is(a.answer(waitCode(t, w, li.num, "Demo Shop")), true, "Confirmed: 7.00 CNY to Demo Shop")
+	a.is(a.post("2*demo"), true, "Your session timed out") // the old session's first text again
+
+	// A PIN dialled with the shortcut is neither taken nor checked.
+	checks := w.pinChecks("right") + w.pinChecks("wrong")
+	a.is(a.dial("3", liPIN), false, "Balance of PGB ****0001", "Enter your PIN")
+	if n := w.pinChecks("right") + w.pinChecks("wrong"); n != checks {
+		t.Fatalf("%d PIN checks after a dialled PIN, want %d", n, checks)
+	}
+	a.is(a.answer(liPIN), true, "The answer will come by SMS")
+
+	// Over SMPP, the dial string names the shortcut.
+	h := w.handset(liNum)
+	h.is(h.dialled("*384*2#"), false, "Pay merchant", "Merchant code")
+	h.is(h.answer("DEMO"), false, "Amount in CNY")
+	w.check(liNum, shopNum)
+}
+
+// TestUSSDHTTPReprompt: over POST /ussd, an input a screen does not take
+// shows the same screen again with what was wrong, and the next callback
+// goes on from it.
+func TestUSSDHTTPReprompt(t *testing.T) {
+	w, _, _ := moneyWorld(t, withUSSDHTTP(t, true))
+	a := w.aggregator(liNum)
+	a.is(a.dial(), false, "paygate\n1 Send money")
+	a.is(a.answer("9"), false, "Choose a number from the list.\npaygate\n1 Send money")
+	a.is(a.answer("1"), false, "Payee's phone number")
+	a.is(a.answer("12ab"), false, "That is not a phone number.\nSend money\nPayee's phone number")
+	a.is(a.answer("13900139000"), false, "Amount in CNY")
+	a.is(a.answer("abc"), false, "Enter an amount such as 500 or 12.50.\nAmount in CNY")
+	a.is(a.answer("5"), false, "Send 5.00 CNY to W*** F*** (+86139****9000)")
+	a.is(a.answer("12"), false, "A PIN is 6 digits.\nSend 5.00 CNY")
+	a.is(a.answer("000000"), false, "Wrong PIN or code. Try again:\nSend 5.00 CNY")
+	a.is(a.answer("0"), false, "Amount in CNY") // back: the transfer is cancelled
+	a.is(a.answer("0"), false, "Payee's phone number")
+	a.is(a.answer("0"), false, "paygate\n1 Send money")
+	a.is(a.answer("0"), true, "Thank you for using paygate.")
+}
+
+// TestUSSDHTTPTimeout: over POST /ussd, a callback more than 60 s after
+// its screen ends the session; the same text again, or with more
+// inputs, is told so too (never replayed into a new session); a new
+// session starts afresh.
+func TestUSSDHTTPTimeout(t *testing.T) {
+	w, _, _ := moneyWorld(t, withUSSDHTTP(t, true))
+	a := w.aggregator(liNum)
+	a.is(a.dial(), false, "1 Send money")
+	a.is(a.answer("3"), false, "Balance of PGB ****0001", "Enter your PIN")
+	w.clock.add(61 * time.Second)
+	checks := w.pinChecks("right") + w.pinChecks("wrong")
+	a.is(a.answer(liPIN), true, "Your session timed out. Dial *384# to start again.")
+	a.is(a.post(strings.Join(a.inputs, "*")), true, "Your session timed out")
+	a.is(a.answer("1"), true, "Your session timed out")
+	if n := w.pinChecks("right") + w.pinChecks("wrong"); n != checks {
+		t.Fatalf("a PIN typed after the timeout was checked (%d checks, want %d)", n, checks)
+	}
+	// Past the session's hard end (180 s) the janitor may sweep; the
+	// ended session is kept, so its text still starts nothing.
+	w.clock.add(5 * time.Minute)
+	a.is(a.post("3*"+liPIN), true, "Your session timed out")
+	a.is(a.dial(), false, "1 Send money")
+}
+
+// TestUSSDHTTPPaging: over POST /ussd, a screen longer than 80 UCS-2
+// units (a Chinese confirmation under a wrong-PIN note) pages with 98
+// 更多 and 0 返回; 0 on the second page is the first again; the PIN is
+// taken from any page.
+func TestUSSDHTTPPaging(t *testing.T) {
+	w, li, _ := moneyWorld(t, withUSSDHTTP(t, true))
+	a := w.aggregator(liNum)
+	a.dial()
+	a.is(a.answer("7"), false, "1 English\n2 中文")
+	a.is(a.answer("2"), false, "1 转账")
+	a.is(a.answer("1"), false, "收款人手机号")
+	a.is(a.answer("13900139000"), false, "金额")
+	a.is(a.answer("5"), false, "向W*** F***（+86139****9000）转账5.00CNY", "请输入密码确认")
+	first := a.answer("000000")
+	a.is(first, false, "密码或验证码错误", "98 更多", "0 返回")
+	if strings.Contains(first, "请输入密码确认") {
+		t.Fatalf("the wrong-PIN note and the confirmation fit one screen now: %q", first)
+	}
+	second := a.answer("98")
+	a.is(second, false, "请输入密码确认", "0 返回")
+	if strings.Contains(second, "密码或验证码错误") {
+		t.Fatalf("page 2 repeats page 1: %q", second)
+	}
+	if again := a.answer("0"); again != first {
+		t.Fatalf("0 on page 2: %q, want page 1 %q", again, first)
+	}
+	a.is(a.answer(liPIN), false, "验证码已通过短信发送")
+	code := waitCode(t, w, li.num, "向W*** F***转账5.00CNY")
+	a.is(a.answer(code), true, "已确认：向W*** F***支付5.00CNY")
+	w.check(liNum, wangNum)
 }

@@ -10,7 +10,10 @@
 // limits, the PIN and the one-time code of that transfer, lockout. The
 // code always goes by SMS; it is typed into the next screen or texted
 // back after the session. The session is saved with the step, so a
-// restart or another instance goes on where it was.
+// restart or another instance goes on where it was. A shortcut dial's
+// inputs (*384*2*DEMO#) walk the menus up to the first screen that asks
+// for a PIN or a code. A flows reply a screen shows is said in the
+// screen's words where flows' are an SMS's (no "OK <PIN>" on a menu).
 //
 // The transports (SMPP ussd_service_op, an aggregator's HTTP callback)
 // are adapters in package gateway.

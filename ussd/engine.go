@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -30,6 +31,13 @@ type Config struct {
 	// SessionTTL bounds a session (default 180 s), ScreenTTL the wait
 	// for an answer to one screen (default 60 s) — SPEC §4.
 	SessionTTL, ScreenTTL time.Duration
+	// EndedTTL is how long a session of a joined transport (an
+	// aggregator's callback, whose every request repeats the session's
+	// inputs) is kept past its hard end, live or ended (default 1 hour):
+	// a late or replayed request on it is told the session is over, and
+	// its inputs — which may hold a PIN — are never taken for a new
+	// session's shortcut dial.
+	EndedTTL time.Duration
 }
 
 // Engine is the USSD dialogue engine: it takes dialogue events, runs the
@@ -60,6 +68,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.ScreenTTL <= 0 {
 		cfg.ScreenTTL = 60 * time.Second
+	}
+	if cfg.EndedTTL <= 0 {
+		cfg.EndedTTL = time.Hour
 	}
 	if cfg.Currency == "" {
 		cfg.Currency = "CNY"
@@ -115,43 +126,59 @@ type dlg struct {
 // Handle takes one event in the caller's transaction: it loads or starts
 // the session, acts on the input, saves the session (or ends it) and
 // returns the next screen or PIN work.
+//
+// A new session's first event may carry a shortcut dial's inputs
+// (*384*1*2#: "1" then "2"): an SMPP begin names what was dialled, an
+// aggregator's first callback has them as its text. They walk the menus
+// as if typed one by one, up to the first screen that asks for a PIN or
+// a code: a dial string is no place for a secret (the network keeps it),
+// and the screen that asks is shown instead.
 func (e *Engine) Handle(ctx context.Context, tx Tx, r Request) (Step, error) {
 	if r.Limit == (Limit{}) {
 		r.Limit = DefaultLimit
 	}
 	d := &dlg{e: e, ctx: ctx, tx: tx, r: r}
 	if r.Kind == Abort {
-		if err := tx.EndUSSDSession(ctx, r.Phone, r.Session); err != nil {
-			return Step{}, err
-		}
-		return Step{Screen: Screen{End: true}}, nil
+		return d.abort()
 	}
 	s, err := load(ctx, tx, r.Phone, r.Session)
 	switch {
 	case errors.Is(err, flows.ErrNotFound):
-		if r.Kind == Answer {
+		if r.Kind == Answer && !r.Joined {
 			// An answer with no session: it timed out (and was
-			// swept), or the push it answers has ended. Inputs
-			// are never replayed into a new session: an
-			// aggregator's text may hold a PIN.
+			// swept), or the push it answers has ended.
 			return Step{Screen: Screen{End: true, Text: text(e.cfg.DefaultLang, tTimedOut, e.vars)}}, nil
 		}
+		// A dial, or an aggregator's first callback: an aggregator's
+		// session that ended or timed out is still in the store
+		// (EndedTTL), so this is no replay of an old session's inputs.
 		if s, err = d.start(); err != nil {
 			return Step{}, err
 		}
 		d.s = &s
-		if r.Joined && r.Text != "" {
-			// A shortcut's inputs (*384*3#) come with the first
-			// callback: not acted on (the menus start at the top),
-			// but counted, so the next callback's new input is its
-			// last one.
-			s.Inputs = len(strings.Split(r.Text, "*"))
+		in := d.shortcut()
+		if err := d.inputs(in, true); err != nil {
+			return Step{}, err
+		}
+		if r.Joined {
+			// Inputs past a PIN screen are dropped, but counted: the
+			// next callback's new input is its last one.
+			s.Inputs = len(in)
 		}
 		return d.done()
 	case err != nil:
 		return Step{}, err
 	}
 	d.s = &s
+	if s.State == stEnded {
+		// An aggregator's session that is over: the retried last
+		// callback gets its end screen again; anything else is told
+		// the session is over. Nothing is replayed.
+		if r.Joined && len(joined(r.Text)) == s.Inputs && s.EndText != "" {
+			return Step{Screen: Screen{End: true, Text: s.EndText}}, nil
+		}
+		return Step{Screen: Screen{End: true, Text: text(s.Lang, tTimedOut, e.vars)}}, nil
+	}
 	if r.At.After(s.Expires) || r.At.Sub(s.ScreenAt) > e.cfg.ScreenTTL {
 		d.finish(text(s.Lang, tTimedOut, e.vars))
 		return d.done()
@@ -161,19 +188,63 @@ func (e *Engine) Handle(ctx context.Context, tx Tx, r Request) (Step, error) {
 	}
 	in := []string{r.Text}
 	if r.Joined {
-		all := strings.Split(r.Text, "*")
-		if r.Text == "" {
-			all = nil
-		}
+		all := joined(r.Text)
 		if len(all) <= s.Inputs {
 			return d.done() // a retried callback: the same screen
 		}
 		in = all[s.Inputs:]
 	}
-	if err := d.inputs(in); err != nil {
+	if err := d.inputs(in, false); err != nil {
 		return Step{}, err
 	}
 	return d.done()
+}
+
+// joined splits an aggregator's text into the session's inputs.
+func joined(text string) []string {
+	if text == "" {
+		return nil
+	}
+	return strings.Split(text, "*")
+}
+
+// shortcut returns the inputs a new session's first event carries: an
+// aggregator's text ("1*2"), or what an SMPP begin dialled past the
+// service code ("*384*1*2#" for *384#).
+func (d *dlg) shortcut() []string {
+	if d.r.Joined {
+		return joined(d.r.Text)
+	}
+	base := strings.TrimSuffix(d.e.cfg.ServiceCode, "#")
+	if d.r.Kind != Begin || base == "" {
+		return nil
+	}
+	rest, ok := strings.CutPrefix(strings.TrimSpace(d.r.Text), base+"*")
+	if !ok {
+		return nil
+	}
+	return joined(strings.TrimSuffix(rest, "#"))
+}
+
+// abort ends the session from the network's side: no screen. An
+// aggregator's session is kept as ended (see Config.EndedTTL).
+func (d *dlg) abort() (Step, error) {
+	r := d.r
+	if !r.Joined {
+		return Step{Screen: Screen{End: true}}, d.tx.EndUSSDSession(d.ctx, r.Phone, r.Session)
+	}
+	s, err := load(d.ctx, d.tx, r.Phone, r.Session)
+	switch {
+	case errors.Is(err, flows.ErrNotFound):
+		return Step{Screen: Screen{End: true}}, nil
+	case err != nil:
+		return Step{}, err
+	}
+	d.s = &s
+	if s.State == stEnded {
+		return Step{Screen: Screen{End: true}}, nil
+	}
+	return Step{Screen: Screen{End: true}}, d.close("")
 }
 
 // Resume is the second step of a Handle that returned Work: res is its
@@ -188,6 +259,7 @@ func (e *Engine) Resume(ctx context.Context, tx Tx, r Request, st Step, res flow
 	if err != nil && !gone {
 		return Screen{}, err
 	}
+	gone = gone || s.State == stEnded
 	answers, err := e.cfg.Flows.ResumeScreen(ctx, tx, st.cmd, st.Work, res)
 	if err != nil {
 		return Screen{}, err
@@ -273,10 +345,10 @@ func (d *dlg) profile() (flows.Subscriber, []flows.Account, error) {
 }
 
 // inputs takes answers in order until one needs PIN work or ends the
-// session.
-func (d *dlg) inputs(in []string) error {
+// session; a shortcut's stop at a screen that asks for a PIN or a code.
+func (d *dlg) inputs(in []string, shortcut bool) error {
 	for _, t := range in {
-		if d.end || d.work != nil {
+		if d.end || d.work != nil || shortcut && d.s.State.secret() {
 			break
 		}
 		d.s.Inputs++
@@ -291,14 +363,11 @@ func (d *dlg) inputs(in []string) error {
 func (d *dlg) done() (Step, error) {
 	s := d.s
 	if d.end {
-		if err := d.tx.EndUSSDSession(d.ctx, s.Phone, s.ID); err != nil {
-			return Step{}, err
-		}
 		if pages := d.e.pages(d.endText, s.Lang, d.r.Limit, ""); len(pages) > 1 {
 			// Too long for one end screen: paged, the last one ends.
 			d.end, s.EndText, s.State, s.Page, s.Note = false, d.endText, stEndPages, 0, ""
 		} else {
-			return Step{Screen: Screen{End: true, Text: d.endText}}, nil
+			return Step{Screen: Screen{End: true, Text: d.endText}}, d.close(d.endText)
 		}
 	}
 	step := Step{Work: d.work, cmd: d.cmd}
@@ -308,15 +377,37 @@ func (d *dlg) done() (Step, error) {
 		s.ScreenAt = d.r.At
 	}
 	if step.Screen.End {
-		if err := d.tx.EndUSSDSession(d.ctx, s.Phone, s.ID); err != nil {
-			return Step{}, err
-		}
-		return step, nil
+		return step, d.close(step.Screen.Text)
 	}
-	if err := save(d.ctx, d.tx, *s); err != nil {
+	if err := d.save(*s); err != nil {
 		return Step{}, err
 	}
 	return step, nil
+}
+
+// close ends the session, whose last screen was last. An aggregator's
+// session is kept as ended, with nothing of what it collected, until
+// EndedTTL past its hard end: every callback repeats the session's
+// inputs, and an ended session's must never start a new one.
+func (d *dlg) close(last string) error {
+	s := d.s
+	if !d.r.Joined {
+		return d.tx.EndUSSDSession(d.ctx, s.Phone, s.ID)
+	}
+	return d.save(Session{
+		Phone: s.Phone, ID: s.ID, Bind: s.Bind, Lang: s.Lang, State: stEnded, EndText: last,
+		Started: s.Started, ScreenAt: d.r.At, Expires: s.Expires, Inputs: s.Inputs,
+	})
+}
+
+// save writes s; the store keeps an aggregator's session EndedTTL past
+// its hard end (see close).
+func (d *dlg) save(s Session) error {
+	keep := s.Expires
+	if d.r.Joined {
+		keep = keep.Add(d.e.cfg.EndedTTL)
+	}
+	return save(d.ctx, d.tx, s, keep)
 }
 
 // show moves to state with note above its screen.
@@ -341,8 +432,52 @@ func (d *dlg) t(key textKey, kv ...string) string {
 	return text(d.s.Lang, key, v)
 }
 
-// run runs a command the menus built through flows, as the phone's.
+// say is a flows reply as the screen shows it: rendered from its key in
+// the session's language, with the screen's words where flows' quote SMS
+// syntax (flowTexts); a reply made otherwise (no key) as flows wrote it.
+func (d *dlg) say(a flows.OutSMS) string {
+	if a.Key == "" {
+		return a.Text
+	}
+	v := flows.Vars{}
+	for k, x := range d.e.vars {
+		v[k] = x
+	}
+	for k, x := range a.Vars {
+		v[k] = x
+	}
+	return sayFlow(d.s.Lang, a.Key, v)
+}
+
+// said is every reply, one a line.
+func (d *dlg) said(answers []flows.OutSMS) string {
+	parts := make([]string, 0, len(answers))
+	for _, a := range answers {
+		parts = append(parts, d.say(a))
+	}
+	return strings.Join(parts, "\n")
+}
+
+// refused is the note that refuses, up front, a menu that changes the
+// phone's accounts or PIN on a transport that is not trusted: flows'
+// refusal (SPEC §5.5), before anything is typed.
+func (d *dlg) refused() string {
+	return sayFlow(d.s.Lang, flows.KeyMoneyUntrusted, d.e.vars)
+}
+
+// run runs a command the menus built through flows, as the phone's. A
+// command flows would refuse as malformed (the menus check less than the
+// grammar) is answered here with what was wrong — flows' reply would add
+// the command's SMS form.
 func (d *dlg) run(cmd string) []flows.OutSMS {
+	if _, err := flows.Parse(cmd); err != nil {
+		key := flows.KeyInternal
+		var fe *flows.Error
+		if errors.As(err, &fe) && fe.Reason != "" && slices.Contains(flows.Keys(), flows.ReasonKey(fe.Reason)) {
+			key = flows.ReasonKey(fe.Reason)
+		}
+		return []flows.OutSMS{{Key: key, Vars: d.e.vars}}
+	}
 	in := flows.InboundSMS{
 		From: d.s.Phone, To: d.e.cfg.ShortCode, Bind: d.s.Bind, Trusted: d.s.Trusted, Text: cmd, At: d.r.At,
 	}
@@ -393,12 +528,14 @@ func (d *dlg) input(in string) (err error) {
 	case stEndPages:
 		d.finish(d.t(tBye))
 	case stWelcome:
-		switch in {
-		case "1":
+		switch {
+		case in == "1" && !s.Trusted:
+			d.show(stWelcome, d.refused())
+		case in == "1":
 			d.show(stLinkBank, "")
-		case "2":
+		case in == "2":
 			d.finish(d.t(tHelp))
-		case "0":
+		case in == "0":
 			d.finish(d.t(tBye))
 		default:
 			d.show(stWelcome, d.t(tInvalid))
@@ -409,8 +546,8 @@ func (d *dlg) input(in string) (err error) {
 		switch {
 		case in == "0":
 			d.finish(d.t(tBye))
-		case !d.isPIN(in):
-			d.show(stSetPIN, d.t(tPINFormat))
+		case d.badPIN(in) != "":
+			d.show(stSetPIN, d.badPIN(in))
 		default:
 			s.NewPIN = flows.PIN(in)
 			d.show(stSetPIN2, "")
@@ -470,7 +607,7 @@ func (d *dlg) input(in string) (err error) {
 		switch {
 		case in == "0":
 			d.show(stMain, "")
-		case !phoneRE.MatchString(in):
+		case !d.isPhone(in):
 			d.show(stSendPayee, d.t(tBadPhone))
 		default:
 			s.Payee = in
@@ -542,8 +679,8 @@ func (d *dlg) input(in string) (err error) {
 		case in == "0":
 			s.OldPIN = ""
 			d.show(stOldPIN, "")
-		case !d.isPIN(in):
-			d.show(stNewPIN, d.t(tPINFormat))
+		case d.badPIN(in) != "":
+			d.show(stNewPIN, d.badPIN(in))
 		default:
 			s.NewPIN = flows.PIN(in)
 			d.show(stNewPIN2, "")
@@ -588,6 +725,29 @@ var (
 	codeRE     = regexp.MustCompile(`^[0-9]{6}$`)
 )
 
+// isPhone reports whether in is a payee's number, as flows reads one.
+func (d *dlg) isPhone(in string) bool {
+	if !phoneRE.MatchString(in) {
+		return false
+	}
+	_, err := flows.ParseMSISDN(in, d.e.cfg.Country)
+	return err == nil
+}
+
+// badPIN is why in cannot be a new PIN, "" when it can: the format, or
+// flows' reason (too easy to guess), said on the screen it was typed
+// into rather than after it was typed twice.
+func (d *dlg) badPIN(in string) string {
+	if !d.isPIN(in) {
+		return d.t(tPINFormat)
+	}
+	var fe *flows.Error
+	if err := flows.ValidatePIN(in, d.e.cfg.PINLength); errors.As(err, &fe) && fe.Reason != "" {
+		return sayFlow(d.s.Lang, flows.ReasonKey(fe.Reason), d.e.vars)
+	}
+	return ""
+}
+
 func (d *dlg) isPIN(in string) bool {
 	if len(in) != d.e.cfg.PINLength {
 		return false
@@ -606,6 +766,12 @@ func (d *dlg) mainMenu(in string) {
 	money := in == "1" || in == "2" || in == "3" || in == "4"
 	if money && !s.Trusted {
 		d.show(stMain, d.t(tNoMoney))
+		return
+	}
+	if in == "6" && !s.Trusted {
+		// A PIN change is an account change: refused before the PINs
+		// are typed, with flows' words.
+		d.show(stMain, d.refused())
 		return
 	}
 	switch in {
@@ -701,13 +867,7 @@ func (d *dlg) answered(answers []flows.OutSMS) {
 	if len(answers) > 0 {
 		first = answers[0]
 	}
-	all := func() string {
-		parts := make([]string, 0, len(answers))
-		for _, a := range answers {
-			parts = append(parts, a.Text)
-		}
-		return strings.Join(parts, "\n")
-	}
+	all := func() string { return d.said(answers) }
 	retry := func() bool {
 		switch first.Key {
 		case flows.KeyAuthFailed:
@@ -723,7 +883,7 @@ func (d *dlg) answered(answers []flows.OutSMS) {
 	case stSetPIN2:
 		switch first.Key {
 		case flows.KeyPINSet:
-			d.show(stMain, first.Text)
+			d.show(stMain, d.say(first))
 		case flows.KeyTryAgain:
 			d.show(stSetPIN, d.t(tPINWait))
 		default: // a trivial PIN, and the like: say why, ask again
@@ -751,12 +911,18 @@ func (d *dlg) answered(answers []flows.OutSMS) {
 		case flows.KeyPayNoMerchant:
 			d.show(stPayMerchant, all())
 		default:
+			if strings.HasPrefix(string(first.Key), string(flows.ReasonKey(""))) {
+				d.show(s.State, all()) // refused as malformed (run): say why, ask again
+				break
+			}
 			d.finish(all())
 		}
 	case stConfirm, stPushPIN:
 		switch {
 		case len(answers) == 0: // the code went by SMS
 			d.show(stCode, "")
+		case first.Key == flows.KeyAnswerWantCode: // the PIN was given already
+			d.show(stCode, all())
 		case retry():
 		default:
 			d.finish(all())
@@ -767,13 +933,13 @@ func (d *dlg) answered(answers []flows.OutSMS) {
 			s.Vars = first.Vars
 			d.finish(d.t(tAuthorized))
 		case first.Key == flows.KeyLinkedSetPIN:
-			d.show(stSetPIN, first.Text)
+			d.show(stSetPIN, d.say(first))
 		case first.Key == flows.KeyLinked:
-			d.show(stMain, first.Text)
+			d.show(stMain, d.say(first))
 		case first.Key == flows.KeyAuthFailed:
 			d.show(s.State, d.t(tWrongAnswer))
 		case first.Key == flows.KeyAnswerWait:
-			d.show(s.State, first.Text)
+			d.show(s.State, d.say(first))
 		default:
 			d.finish(all())
 		}
@@ -808,7 +974,7 @@ func (d *dlg) answered(answers []flows.OutSMS) {
 	case stNewPIN2:
 		switch first.Key {
 		case flows.KeyPINChanged:
-			d.finish(first.Text)
+			d.finish(d.say(first))
 		case flows.KeyAuthFailed:
 			d.show(stOldPIN, d.t(tWrongAnswer))
 		case flows.KeyTryAgain:

@@ -473,17 +473,50 @@ func TestUntrustedTransport(t *testing.T) {
 	if p := e.subscriber(me).Pending; p != nil {
 		t.Fatalf("pending %+v", p)
 	}
-	// Changing the PIN is an account change: flows refuses it too.
-	s = e.dial(me, untrusted)
+}
+
+// TestUntrustedRefusedAtFirstScreen: changing the PIN and linking an
+// account are account changes, which flows refuses from a transport that
+// is not trusted; the menus refuse them at their first screen, with the
+// refusal flows' answer shows (KeyMoneyUntrusted), instead of collecting
+// the PINs or the account number first. The refusal and the menu fit one
+// screen.
+func TestUntrustedRefusedAtFirstScreen(t *testing.T) {
+	refusal := sayFlow(flows.English, flows.KeyMoneyUntrusted, nil)
+	e := moneyEnv(t)
+	s := e.dial(me, untrusted)
 	s.begin()
-	s.send("6")
-	s.send(pin1)
-	s.send(pin2)
-	scr := s.send(pin2)
-	has(t, scr, flows.Text(flows.English, flows.KeyMoneyUntrusted, nil))
+	is(t, s.send("6"), note(refusal, en(tMain)), false)
+	is(t, s.send(pin1), note(en(tInvalid), en(tMain)), false) // not taken as a PIN
 	if ok, _, _ := e.pins.Verify(pin1, e.subscriber(me).PIN); !ok {
 		t.Fatal("the PIN changed on an untrusted line")
 	}
+
+	s = e.dial(other, untrusted)
+	is(t, s.begin(), en(tWelcome), false)
+	is(t, s.send("1"), note(refusal, en(tWelcome)), false)
+	is(t, s.send("2"), en(tHelp), true)
+	if n := len(e.bank(bankOK)); n != 0 {
+		t.Fatalf("%d bank requests from an untrusted line", n)
+	}
+
+	// In Chinese, flows' Chinese words.
+	zhEnv := newEnv(t, flows.Chinese)
+	s = zhEnv.dial(other, untrusted)
+	s.begin()
+	is(t, s.send("1"), note(sayFlow(flows.Chinese, flows.KeyMoneyUntrusted, nil), zh(tWelcome)), false)
+	zhEnv.registered(me, pin1, acct1)
+	s = zhEnv.dial(me, untrusted)
+	s.begin()
+	is(t, s.send("6"), note(sayFlow(flows.Chinese, flows.KeyMoneyUntrusted, nil), zh(tMain)), false)
+
+	// Removing an account, refused by flows as the menu chooses it:
+	// the same words, and no PIN is asked for.
+	s = e.dial(me, untrusted)
+	s.begin()
+	s.send("5")
+	s.send("1")
+	is(t, s.send("2"), refusal, true)
 }
 
 // TestPush: a network-initiated prompt for the operation pending on
@@ -593,16 +626,123 @@ func TestJoinedInput(t *testing.T) {
 }
 
 // TestJoinedShortcut: an aggregator's first callback after a shortcut
-// (*384*3#) carries the inputs dialled. They are either acted on or
-// dropped, but never taken later as answers to screens the user did not
-// see: here the user saw the main menu and chose 7, Language.
+// (*384*1*13900139000#) carries the inputs dialled: they walk the menus
+// as if typed one by one, and the next callback's new input is its last
+// one.
 func TestJoinedShortcut(t *testing.T) {
 	e := moneyEnv(t)
 	s := e.dial(me, joinedBind)
-	first := s.begin("3")
-	scr := s.send("7")
-	if first.Text == en(tMain) && scr.Text != en(tLang) {
-		t.Fatalf("shown the main menu, answered 7: screen\n%s\nwant the language menu", scr.Text)
+	is(t, s.begin("1", "13900139000"), en(tAmount), false)
+	scr := s.send("500")
+	tr := e.lastTransfer(me)
+	is(t, scr, en(tSendConfirm, "amount", "500.00", "payee", "W*** F***", "phone", "+86139****9000", "fee", "1.00", "ref", tr.Ref), false)
+	is(t, s.resend(), scr.Text, false)
+	is(t, s.send(pin1), en(tCode), false)
+	is(t, s.send(e.code(me)), en(tAuthorized, "amount", "500.00", "payee", "W*** F***", "ref", tr.Ref), true)
+
+	// A choice that is none, in a shortcut: the menu says so.
+	s = e.dial(me, joinedBind)
+	is(t, s.begin("9"), note(en(tInvalid), en(tMain)), false)
+	is(t, s.send("7"), en(tLang), false)
+}
+
+// TestShortcutDial: an SMPP begin names what was dialled; past the
+// service code, its inputs walk the menus as an aggregator's do. The
+// walk stops at a screen that asks for a PIN or a code: the inputs past
+// it are dropped (a dial string is no place for a PIN), and the next
+// answer is taken on the screen shown.
+func TestShortcutDial(t *testing.T) {
+	e := moneyEnv(t)
+	dial := (*sess).dialled
+	for _, tt := range []struct{ dialled, want string }{
+		{"*384#", en(tMain)},
+		{"*384*2#", en(tPayMerchant)},
+		{"*384*2*" + shopCode + "#", en(tAmount)},
+		{"*384*7*2", zh(tMain)}, // no "#": as dialled
+		{"*384*9#", note(en(tInvalid), en(tMain))},
+		{"*385*2#", en(tMain)}, // another service's code: no inputs
+	} {
+		s := e.dial(me)
+		if got := dial(s, tt.dialled); got.Text != tt.want || got.End {
+			t.Errorf("dialled %s: screen\n%s\nwant\n%s", tt.dialled, got.Text, tt.want)
+		}
+		if tt.dialled == "*384*7*2" {
+			s.send("7")
+			s.send("1") // back to English for the next cases
+		}
+	}
+
+	// *384*3*PIN#: the balance asks for the PIN; the one dialled is not
+	// taken, nor checked, nor counted.
+	s := e.dial(me)
+	is(t, dial(s, "*384*3*"+pin1+"#"), en(tBalPIN, "account", "PGB ****0001"), false)
+	if reqs := e.bank(bankOK); len(reqs) != 0 {
+		t.Fatalf("a dialled PIN reached the bank: %+v", reqs)
+	}
+	is(t, s.send(pin1), en(tBySMS), true)
+
+	// The same over an aggregator: the PIN dropped but counted, so the
+	// next callback's new input is the answer to the PIN screen.
+	s = e.dial(me, joinedBind)
+	is(t, s.begin("3", "000000"), en(tBalPIN, "account", "PGB ****0001"), false)
+	if n := e.subscriber(me).Lock.Failures; n != 0 {
+		t.Fatalf("a PIN in a shortcut was checked: %d failures", n)
+	}
+	is(t, s.send(pin1), en(tBySMS), true)
+}
+
+// TestJoinedEndedNotReplayed: an aggregator's session that ended, or
+// timed out, stays in the store as ended: a callback that repeats its
+// inputs — they may hold a PIN — is told the session is over instead of
+// starting a new one with them; the retried last callback gets its end
+// screen again. After EndedTTL past its hard end the row is swept.
+func TestJoinedEndedNotReplayed(t *testing.T) {
+	e := moneyEnv(t)
+	s := e.dial(me, joinedBind)
+	s.begin()
+	s.send("3")
+	end := s.send(pin1)
+	is(t, end, en(tBySMS), true)
+	if st := s.state(); st != stEnded {
+		t.Fatalf("state %q after the end, want %q", st, stEnded)
+	}
+	is(t, s.resend(), end.Text, true) // the retried last callback
+	reqs := e.bank(bankOK)
+	if len(reqs) != 1 {
+		t.Fatalf("%d bank requests, want the one balance", len(reqs))
+	}
+	r := s.r
+	r.Kind, r.Text = Answer, "3*"+pin1+"*1" // a replay with more inputs
+	is(t, s.do(r, "(replay)"), en(tTimedOut), true)
+	r.Kind, r.Text = Begin, "" // a replayed first callback
+	is(t, s.do(r, "(replay)"), en(tTimedOut), true)
+	if n := len(e.bank(bankOK)); n != 0 {
+		t.Fatalf("a replay reached the bank %d times", n)
+	}
+	if p := e.subscriber(me).Pending; p != nil {
+		t.Fatalf("a replay left %+v pending", p)
+	}
+
+	// Timed out with no callback at the time, then swept at its hard
+	// end: the late callback is told so, not taken for a shortcut.
+	s = e.dial(me, joinedBind)
+	s.begin()
+	s.send("3")
+	e.clk.Add(200 * time.Second)
+	if _, err := e.db.ExpireUSSDSessions(ctx, e.now()); err != nil {
+		t.Fatal(err)
+	}
+	is(t, s.send(pin1), en(tTimedOut), true)
+	if p := e.subscriber(me).Pending; p == nil || p.Stage != flows.StagePIN {
+		t.Fatalf("pending %+v, want the balance still waiting for its PIN", p)
+	}
+	if n := e.subscriber(me).Lock.Failures; n != 0 {
+		t.Fatalf("%d failures", n)
+	}
+	// EndedTTL later the store lets it go.
+	e.clk.Add(time.Hour)
+	if n, err := e.db.ExpireUSSDSessions(ctx, e.now()); err != nil || n != 2 {
+		t.Fatalf("swept %d, %v; want the two ended sessions", n, err)
 	}
 }
 
@@ -676,7 +816,8 @@ func TestPINCheckUnavailable(t *testing.T) {
 
 // TestNoteSurvivesPaging: a note too long to share the first page with
 // its screen is paged with it; 98 More shows the rest of that same
-// screen. Here the note that the first PIN is set, above the main menu.
+// screen. Here the note that the first PIN is set, above the main menu,
+// on a screen of 140 characters.
 func TestNoteSurvivesPaging(t *testing.T) {
 	e := newEnv(t, flows.English)
 	e.step(func(tx *store.Tx) error {
@@ -685,13 +826,13 @@ func TestNoteSurvivesPaging(t *testing.T) {
 		}
 		return e.addAccounts(tx, me, acct1)
 	})
-	s := e.dial(me)
+	s := e.dial(me, withLimit(Limit{GSM7: 140, UCS2: 80}))
 	is(t, s.begin(), en(tSetPIN), false)
 	s.send(pin1)
 	scr := s.send(pin1)
 	has(t, scr, "Your PIN is set.", "1 Send money")
 	if !s.paged() {
-		t.Skip("the note and the main menu fit one page now")
+		t.Fatalf("the note and the main menu fit one page of 140:\n%s", scr.Text)
 	}
 	scr = s.send("98")
 	if strings.Contains(scr.Text, en(tInvalid)) || !strings.Contains(scr.Text, "5 My accounts") || strings.Contains(scr.Text, "1 Send money") {
@@ -770,5 +911,97 @@ func TestTrivialNewPIN(t *testing.T) {
 	}
 	if st := s.state(); st != stOldPIN && st != stNewPIN {
 		t.Fatalf("state %q after a trivial new PIN", st)
+	}
+}
+
+// TestFlowRepliesInScreenWords: the flows replies a screen shows quote
+// no SMS syntax (OK <PIN>, PIN <new> <new>, Send HELP): a link's, the
+// first PIN's, a PIN too easy to guess — refused where it is typed, with
+// the reason alone — and a locked phone's.
+func TestFlowRepliesInScreenWords(t *testing.T) {
+	for _, lang := range []flows.Lang{flows.English, flows.Chinese} {
+		t.Run(string(lang), func(t *testing.T) {
+			e := newEnv(t, lang)
+			screen := func(key textKey, kv ...string) string { return render(lang, key, kv...) }
+			check := func(scr Screen) {
+				t.Helper()
+				if m := smsSyntax.FindString(scr.Text); m != "" {
+					t.Fatalf("the screen quotes %q:\n%s", m, scr.Text)
+				}
+			}
+			s := e.dial(me)
+			s.begin()
+			s.send("1")
+			s.send("PGB")
+			s.send(string(acct1))
+			e.bank(bankOK)
+			scr := s.send(e.code(me))
+			check(scr)
+			linked := sayFlow(lang, flows.KeyLinkedSetPIN, flows.Vars{"account": "PGB ****0001", "holder": "L* W**"})
+			is(t, scr, note(linked, screen(tSetPIN)), false)
+			trivial := sayFlow(lang, flows.ReasonKey(flows.ReasonPINTrivial), nil)
+			is(t, s.send("111111"), note(trivial, screen(tSetPIN)), false)
+			is(t, s.send("123456"), note(trivial, screen(tSetPIN)), false)
+			s.send(pin1)
+			scr = s.send(pin1)
+			check(scr)
+			has(t, scr, sayFlow(lang, flows.KeyPINSet, nil), screen(tMain)[:10])
+
+			s.send("6")
+			s.send(pin1)
+			is(t, s.send("111111"), note(trivial, screen(tNewPIN)), false)
+			s.send("0")
+			s.send("0")
+
+			// Three wrong PINs lock the phone; the next try is told
+			// until when, and nothing about SMS commands.
+			s.send("3")
+			for i := 0; i < 3; i++ {
+				check(s.send("000000"))
+			}
+			s = e.dial(me)
+			s.begin()
+			scr = s.send("3")
+			check(scr)
+			if !scr.End {
+				t.Fatalf("a locked phone's balance goes on:\n%s", scr.Text)
+			}
+		})
+	}
+}
+
+// TestRunMalformedCommand: a command the menus built that flows' grammar
+// refuses (the menus' checks let it through) is answered with what was
+// wrong alone — flows' reply would add the SMS form of the command — and
+// reaches no flow.
+func TestRunMalformedCommand(t *testing.T) {
+	e := moneyEnv(t)
+	for _, tt := range []struct {
+		cmd  string
+		want flows.Key
+	}{
+		{"SEND 12 500", flows.ReasonKey(flows.ReasonPhone)},
+		{"PAY !! 5", flows.ReasonKey(flows.ReasonMerchant)},
+		{"SEND 13900139000 0", flows.ReasonKey(flows.ReasonAmountZero)},
+		{"PIN 1 2", flows.ReasonKey(flows.ReasonPINFormat)},
+	} {
+		var got []flows.OutSMS
+		e.step(func(tx *store.Tx) error {
+			s := Session{Phone: me, ID: "x", Lang: flows.English, Trusted: true}
+			d := &dlg{e: e.u, ctx: ctx, tx: tx, r: Request{Phone: me, At: e.now()}, s: &s}
+			got = d.run(tt.cmd)
+			if len(got) == 1 {
+				if text := d.say(got[0]); smsSyntax.MatchString(text) || text != flows.Text(flows.English, tt.want, d.e.vars) {
+					t.Errorf("%q: the screen says %q", tt.cmd, text)
+				}
+			}
+			return nil
+		})
+		if len(got) != 1 || got[0].Key != tt.want {
+			t.Errorf("%q: answers %+v, want one %s", tt.cmd, got, tt.want)
+		}
+	}
+	if ts := e.transfers(me); len(ts) != 0 {
+		t.Fatalf("a malformed command made transfers %+v", ts)
 	}
 }

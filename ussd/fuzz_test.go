@@ -18,6 +18,7 @@ const (
 	fuzzPush                  // the dialogue opens with a merchant's push
 	fuzzChinese               // the phone chose Chinese
 	fuzzSmall                 // a small screen: everything pages
+	fuzzShortcut              // the first line is dialled with the service code (*384*…#)
 )
 
 // Fuzz script tokens, one a line; any other line is typed as is.
@@ -72,6 +73,10 @@ func FuzzDialogue(f *testing.F) {
 		{0, "4\n482915\n$"},
 		{fuzzChinese, "1\n13900139000\n100\n482915\n@"},
 		{0, "1\n13900139000\n100\n482915\n!\n@"},
+		{fuzzShortcut, "1*13900139000*100*482915\n482915\n@"},
+		{fuzzShortcut | fuzzJoined, "1*13900139000*100*482915*000000\n482915\n@"},
+		{fuzzShortcut | fuzzJoined, "3*482915\n482915\n$"},
+		{fuzzShortcut | fuzzUntrusted, "6*482915*739104*739104"},
 	}
 	for _, s := range seeds {
 		f.Add(s.mode, s.script)
@@ -111,19 +116,32 @@ func FuzzDialogue(f *testing.F) {
 		if mode&fuzzSmall != 0 {
 			opts = append(opts, withLimit(Limit{GSM7: 60, UCS2: 30}))
 		}
-		var s *sess
-		if mode&fuzzPush != 0 {
-			s, _ = e.push(phone, "Pay 1.00 CNY to W*** F***", opts...)
-		} else {
-			s = e.dial(phone, opts...)
-			s.begin()
-		}
-
 		lines := strings.Split(script, "\n")
 		if len(lines) > 24 {
 			lines = lines[:24]
 		}
 		typed := map[string]bool{} // every answer the phone gave
+		var s *sess
+		switch {
+		case mode&fuzzPush != 0:
+			s, _ = e.push(phone, "Pay 1.00 CNY to W*** F***", opts...)
+		case mode&fuzzShortcut != 0:
+			// A shortcut's inputs: typed, as far as the dialogue goes.
+			s = e.dial(phone, opts...)
+			for _, part := range strings.Split(lines[0], "*") {
+				typed[strings.TrimSpace(part)] = true
+			}
+			if s.r.Joined {
+				s.begin(strings.Split(lines[0], "*")...)
+			} else {
+				s.dialled("*384*" + lines[0] + "#")
+			}
+			lines = lines[1:]
+		default:
+			s = e.dial(phone, opts...)
+			s.begin()
+		}
+
 		for _, in := range lines {
 			switch in {
 			case tokCode:

@@ -389,11 +389,24 @@ func (s *sess) begin(text ...string) Screen {
 	s.e.t.Helper()
 	r := s.r
 	r.Kind, r.Text = Begin, serviceCode
+	label := "(dial)"
 	if r.Joined {
 		r.Text = strings.Join(text, "*")
 		s.inputs = append(s.inputs, text...)
+		if r.Text != "" {
+			label = "(dial) " + r.Text
+		}
 	}
-	return s.do(r, "(dial)")
+	return s.do(r, label)
+}
+
+// dialled dials text on a transport that names what was dialled (SMPP):
+// a shortcut such as *384*1#.
+func (s *sess) dialled(text string) Screen {
+	s.e.t.Helper()
+	r := s.r
+	r.Kind, r.Text = Begin, text
+	return s.do(r, "(dial) "+text)
 }
 
 // send answers the screen with in (a joined transport sends every input

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	mrand "math/rand/v2"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -101,21 +102,124 @@ func TestTextsComplete(t *testing.T) {
 		if _, gsm := Measure(tx.EN); !gsm && !strings.Contains(tx.EN, "中文") {
 			t.Errorf("%s: the English text is not GSM-7: %q", k.name, tx.EN)
 		}
-		// The Chinese confirmations leave out the payee's number and
-		// the merchant's code (the name alone): shorter for 80 UCS-2.
-		en, zh := placeholders(tx.EN), placeholders(tx.ZH)
-		switch textKey(k.value) {
-		case tSendConfirm:
-			delete(en, "phone")
-		case tPayConfirm:
-			delete(en, "merchant")
-		}
-		if fmt.Sprint(en) != fmt.Sprint(zh) {
+		// Both languages say the same facts: the Chinese confirmations
+		// too name the payee's number and the merchant's code.
+		if en, zh := placeholders(tx.EN), placeholders(tx.ZH); fmt.Sprint(en) != fmt.Sprint(zh) {
 			t.Errorf("%s: the languages take different placeholders: %q / %q", k.name, tx.EN, tx.ZH)
 		}
 	}
 	if len(texts) != len(keys) {
 		t.Errorf("%d texts for %d keys", len(texts), len(keys))
+	}
+}
+
+// smsSyntax is what an SMS reply quotes and a screen must not: a
+// command's form (OK <PIN>, PIN <new> <new>), a command's keyword in
+// capitals (Send HELP), the Chinese quotes of a keyword (发送 帮助,
+// 回复 确认 <密码>).
+var smsSyntax = regexp.MustCompile(`<[^<>]+>|\b(?:OK|SEND|PAY|BAL|MINI|ACCOUNTS|DEFAULT|LINK|UNLINK|RESETPIN|CANCEL|RESEND|STATUS|LANG|STOP|HELP)\b|发送 |回复 |确认 `)
+
+// notOnScreens are the flows replies a screen never shows, and why; the
+// prefixes "help." and "usage." likewise (the SMS help, and the forms of
+// commands, which follow flows' answer to a malformed text).
+var notOnScreens = map[flows.Key]string{
+	flows.KeyHelp:              "HELP is not in the menus",
+	flows.KeyUnknown:           "the menus build only commands flows reads (run answers a malformed one itself)",
+	flows.KeyUnknownEmpty:      "idem",
+	flows.KeyUnknownBareNumber: "idem",
+	flows.KeyLangSet:           "the menu shows itself in the new language instead",
+	flows.KeyAccountList:       "My accounts is listed by the engine",
+	flows.KeySendConfirm:       "the engine's own confirmation (tSendConfirm) asks for the PIN, from the reply's vars",
+	flows.KeyPayConfirm:        "idem (tPayConfirm)",
+	flows.KeyBalAskPIN:         "idem (tBalPIN)",
+	flows.KeyMiniAskPIN:        "idem (tMiniPIN)",
+	flows.KeyLinkAskPIN:        "idem (tLinkPIN)",
+	flows.KeyUnlinkAskPIN:      "idem (tUnlinkPIN)",
+	flows.KeyRequestPush:       "a merchant's push request by SMS; the pushed screen is tPushPIN",
+	flows.KeyResetAskPIN:       "RESETPIN is by SMS only: its prompt, should it answer a code typed on a screen, says what to text",
+	flows.KeyWhatSend:          "names an operation inside other replies ({what}), filled by flows",
+	flows.KeyWhatPay:           "idem",
+	flows.KeyWhatLink:          "idem",
+	flows.KeyWhatUnlink:        "idem",
+}
+
+// TestNoSMSSyntaxOnScreens: no screen quotes SMS syntax — neither the
+// engine's texts nor a flows reply a screen may show, as the screen
+// renders it (sayFlow: flowTexts where flows' words are an SMS's). A
+// new flows reply that quotes a command fails here until it has screen
+// words or a reason it never reaches a screen.
+func TestNoSMSSyntaxOnScreens(t *testing.T) {
+	for _, k := range constsOfType(t, "texts.go", "textKey") {
+		for _, s := range []string{texts[textKey(k.value)].EN, texts[textKey(k.value)].ZH} {
+			if m := smsSyntax.FindString(s); m != "" {
+				t.Errorf("%s quotes %q: %q", k.name, m, s)
+			}
+		}
+	}
+	keys := flows.Keys()
+	for _, k := range keys {
+		if _, ok := notOnScreens[k]; ok || strings.HasPrefix(string(k), "help.") || strings.HasPrefix(string(k), "usage.") {
+			continue
+		}
+		for _, lang := range []flows.Lang{flows.English, flows.Chinese} {
+			if s := sayFlow(lang, k, longest); smsSyntax.MatchString(s) {
+				t.Errorf("flows' %s reaches screens as %q: give it screen words in flowTexts", k, s)
+			}
+		}
+	}
+	for k := range notOnScreens {
+		if !slices.Contains(keys, k) {
+			t.Errorf("notOnScreens names %s, which flows no longer has", k)
+		}
+	}
+	for k, tx := range flowTexts {
+		switch {
+		case !slices.Contains(keys, k):
+			t.Errorf("flowTexts overrides %s, which flows does not have", k)
+		case tx.EN == "" || tx.ZH == "" || tx.EN == tx.ZH:
+			t.Errorf("flowTexts %s lacks a language: %+v", k, tx)
+		}
+		if _, gsm := Measure(tx.EN); !gsm {
+			t.Errorf("flowTexts %s: the English text is not GSM-7: %q", k, tx.EN)
+		}
+		// Only what flows' reply carries, and the engine's own vars.
+		own := placeholders(flows.Text(flows.English, k, nil))
+		for _, v := range []string{"service_code", "short_code", "pin_length", "currency"} {
+			own[v] = true
+		}
+		for p := range placeholders(tx.EN + tx.ZH) {
+			if !own[p] {
+				t.Errorf("flowTexts %s uses {%s}, which flows' reply does not carry", k, p)
+			}
+		}
+	}
+}
+
+// TestConfirmationsSameFacts: the confirmations name payee, number or
+// merchant code, amount, fee and reference in both languages, and fit
+// one screen with the longest values (80 UCS-2 units in Chinese).
+func TestConfirmationsSameFacts(t *testing.T) {
+	e := testEngine(t)
+	for _, key := range []textKey{tSendConfirm, tPayConfirm} {
+		for _, lang := range []flows.Lang{flows.English, flows.Chinese} {
+			s := text(lang, key, longest)
+			for _, v := range []string{"amount", "fee", "ref", "payee"} {
+				if !strings.Contains(s, longest[v]) {
+					t.Errorf("%s %s lacks the %s: %q", key, lang, v, s)
+				}
+			}
+			id := "phone"
+			if key == tPayConfirm {
+				id = "merchant"
+			}
+			if !strings.Contains(s, longest[id]) {
+				t.Errorf("%s %s lacks the %s: %q", key, lang, id, s)
+			}
+			if !e.fits(s, DefaultLimit) {
+				n, gsm := Measure(s)
+				t.Errorf("%s %s is %d (gsm7 %v): not one screen:\n%s", key, lang, n, gsm, s)
+			}
+		}
 	}
 }
 

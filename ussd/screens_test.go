@@ -196,8 +196,8 @@ func tour(e *env, r *recorder) {
 	s.send("000001") // a wrong code
 	s.send(e.code(me))
 	s.send("12")
+	s.send("111111") // trivial: refused where it is typed
 	s.send("111111")
-	s.send("111111") // trivial: refused by flows
 	s.send(pin1)
 	s.send("482916") // differs
 	s.send(pin1)
@@ -373,6 +373,26 @@ func tour(e *env, r *recorder) {
 	s = r.dial(me, untrusted)
 	s.begin()
 	s.send("1")
+	s.send("6") // refused before the PINs are typed
+	s.send("0")
+	s = r.dial(other, untrusted)
+	s.begin()
+	s.send("1") // refused before the account is typed
+	s.send("0")
+
+	r.title("an aggregator: a shortcut's inputs walk the menus; the end; a replay")
+	s = r.dial(me, joinedBind)
+	s.begin("2", shopCode)
+	s.send("0")
+	s.send("0")
+	s.send("0")
+	s.resend() // the last callback again: the same end screen
+	s.send("1")
+
+	r.title("an aggregator: a shortcut stops at the PIN screen")
+	s = r.dial(me, joinedBind)
+	s.begin("3", "000000")
+	s.send("0")
 	s.send("0")
 
 	r.title("a long end screen on a small screen, paged")

@@ -33,7 +33,9 @@ type Request struct {
 	// send (a one-time code) leave on it; "" lets the gateway route them.
 	Bind string
 	// Joined: Text is every input of the session so far joined by "*"
-	// (an aggregator's HTTP callback), not the last input alone.
+	// (an aggregator's HTTP callback), not the last input alone; on a
+	// session's first event, a shortcut's inputs. A joined transport's
+	// ended sessions are kept a while (Config.EndedTTL).
 	Joined bool
 	// Trusted: money commands are allowed from this transport (SPEC §5.5).
 	Trusted bool
@@ -90,7 +92,19 @@ const (
 	stLang        State = "lang"
 	stPushPIN     State = "push.pin"
 	stEndPages    State = "end.pages" // a long end screen, paged
+	stEnded       State = "ended"     // an aggregator's session that is over (Config.EndedTTL)
 )
+
+// secret reports whether the state's screen asks for a PIN or a
+// one-time code.
+func (st State) secret() bool {
+	switch st {
+	case stSetPIN, stSetPIN2, stLinkPIN, stLinkCode, stConfirm, stCode, stBalPIN, stUnlinkPIN,
+		stOldPIN, stNewPIN, stNewPIN2, stPushPIN:
+		return true
+	}
+	return false
+}
 
 // Session is one dialogue, saved in the step's transaction: a restart,
 // or another instance on the same PostgreSQL, goes on where it was. It
@@ -203,11 +217,11 @@ func load(ctx context.Context, tx Tx, phone flows.MSISDN, id string) (Session, e
 	return s, nil
 }
 
-// save writes s to tx.
-func save(ctx context.Context, tx Tx, s Session) error {
+// save writes s to tx, kept in the store until keep.
+func save(ctx context.Context, tx Tx, s Session, keep time.Time) error {
 	b, err := s.Encode()
 	if err != nil {
 		return fmt.Errorf("ussd: saving session: %w", err)
 	}
-	return tx.SaveUSSDSession(ctx, s.Phone, s.ID, b, s.Expires)
+	return tx.SaveUSSDSession(ctx, s.Phone, s.ID, b, keep)
 }

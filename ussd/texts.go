@@ -87,11 +87,11 @@ var texts = map[textKey]struct{ EN, ZH string }{
 	tAmount:      {EN: "Amount in {currency}:\n0 Back", ZH: "金额（{currency}）：\n0 返回"},
 	tSendConfirm: {
 		EN: "Send {amount} {currency} to {payee} ({phone})\nFee {fee}, ref {ref}\nEnter PIN to confirm:\n0 Back",
-		ZH: "向{payee}转账{amount}{currency}\n手续费{fee}，编号{ref}\n请输入密码确认：\n0 返回",
+		ZH: "向{payee}（{phone}）转账{amount}{currency}\n手续费{fee}，编号{ref}\n请输入密码确认：\n0 返回",
 	},
 	tPayConfirm: {
 		EN: "Pay {amount} {currency} to {payee} ({merchant})\nFee {fee}, ref {ref}\nEnter PIN to confirm:\n0 Back",
-		ZH: "向{payee}付款{amount}{currency}\n手续费{fee}，编号{ref}\n请输入密码确认：\n0 返回",
+		ZH: "向{payee}（{merchant}）付款{amount}{currency}\n手续费{fee}，编号{ref}\n请输入密码确认：\n0 返回",
 	},
 	tCode: {
 		EN: "A code is on its way by SMS. Enter it here:\n0 Exit (or text it back later)",
@@ -113,8 +113,8 @@ var texts = map[textKey]struct{ EN, ZH string }{
 	tNewPINAgain: {EN: "New PIN again:\n0 Back", ZH: "再次输入新密码：\n0 返回"},
 	tLang:        {EN: "Language\n1 English\n2 中文\n0 Back", ZH: "语言\n1 English\n2 中文\n0 返回"},
 	tHelp: {
-		EN: "paygate: pay by USSD ({service_code}) or SMS to {short_code}. Text HELP to {short_code} for the commands. Your bank never asks for your PIN.",
-		ZH: "paygate：拨打{service_code}或发短信至{short_code}付款。发送HELP至{short_code}查看指令。银行不会索要您的密码。",
+		EN: "paygate: send money, pay merchants and see your balance here ({service_code}) or by SMS to {short_code}. First link your bank account (1). Your bank never asks for your PIN.",
+		ZH: "paygate：拨打{service_code}或发短信至{short_code}，即可转账、付款、查余额。请先绑定银行账户（1）。银行不会索要您的密码。",
 	},
 	tBye:         {EN: "Thank you for using paygate.", ZH: "感谢使用paygate。"},
 	tInvalid:     {EN: "Choose a number from the list.", ZH: "请选择列表中的数字。"},
@@ -139,6 +139,90 @@ var texts = map[textKey]struct{ EN, ZH string }{
 		EN: "You can also text the code back to {short_code}.",
 		ZH: "也可将验证码短信回复至{short_code}。",
 	},
+}
+
+// flowTexts are flows' replies as a screen says them, where flows' own
+// words are an SMS's: they quote a command to send (OK <PIN>, PIN <new>
+// <new>, HELP) that a menu has no use for. A reply a screen shows is
+// rendered from its key and vars (flows.OutSMS) with these words when
+// there are some here, else flows' (sayFlow). A test holds that no
+// reply a screen may show quotes SMS syntax.
+var flowTexts = map[flows.Key]struct{ EN, ZH string }{
+	flows.KeyPINSet: {
+		EN: "Your PIN is set. Keep it secret: we never ask for it by call.",
+		ZH: "密码已设置。请妥善保管，我们不会致电索要密码。",
+	},
+	flows.KeyLinked:       {EN: "Linked: {account} ({holder}).", ZH: "已绑定：{account}（{holder}）。"},
+	flows.KeyLinkedSetPIN: {EN: "Linked: {account} ({holder}).", ZH: "已绑定：{account}（{holder}）。"},
+	flows.KeyPINFirst: {
+		EN: "Set your PIN first: dial {service_code} again to set it.",
+		ZH: "请先设置密码：请重新拨打{service_code}设置。",
+	},
+	flows.KeyPINNoneYet: {
+		EN: "You have no PIN yet: dial {service_code} again to set one.",
+		ZH: "您尚未设置密码：请重新拨打{service_code}设置。",
+	},
+	flows.KeyPINHaveOne: {
+		EN: "You have a PIN already. To change it, choose 6 Change PIN in the menu.",
+		ZH: "您已设置密码。如需修改，请在菜单中选择6 修改密码。",
+	},
+	flows.KeyAccountNone: {
+		EN: "This phone has no linked bank account yet. Dial {service_code} and choose 1 Link bank account.",
+		ZH: "本手机尚未绑定银行账户。请拨打{service_code}，选择1 绑定银行账户。",
+	},
+	flows.KeyLinkFull: {
+		EN: "This phone has 5 linked accounts, the most allowed. Remove one first in My accounts.",
+		ZH: "本手机已绑定5个账户，已达上限。请先在我的账户中解绑一个。",
+	},
+	flows.KeyAccountNoSuch: {
+		EN: "There is no account {n}: you have {count}.",
+		ZH: "没有第{n}个账户，您共有{count}个。",
+	},
+	flows.KeyAnswerWantCode: {
+		EN: "We are waiting for the 6-digit code we texted you, not your PIN.",
+		ZH: "我们在等待短信发送给您的6位验证码，而不是密码。",
+	},
+	flows.KeyAnswerWantPIN: {
+		EN: "We are waiting for your PIN, not a code. Nothing was done.",
+		ZH: "我们在等待您的密码，而不是验证码，未执行任何操作。",
+	},
+	flows.KeyAnswerWait: {
+		EN: "Your bank is still being asked; the code comes by SMS in a moment.",
+		ZH: "正在向您的银行核实，验证码稍后以短信发送。",
+	},
+	flows.KeyLocked: {
+		EN: "This phone is locked after wrong PIN or code tries, until {until}. Nothing was done.",
+		ZH: "因密码或验证码多次错误，本手机已锁定至{until}，未执行任何操作。",
+	},
+	flows.KeyStoppedRefused: {
+		EN: "Payments from this phone are stopped. Nothing was done. Ask our service desk to turn them on again.",
+		ZH: "本手机的支付功能已停用，未执行任何操作。请联系客服重新开通。",
+	},
+	flows.ReasonKey(flows.ReasonNumber): {EN: "Choose an account from the list.", ZH: "请选择列表中的账户。"},
+	flows.KeyInternal: {
+		EN: "Sorry, we could not do that just now. Nothing was done. Please try again later.",
+		ZH: "抱歉，暂时无法办理，未执行任何操作，请稍后再试。",
+	},
+	// flows' refusal speaks of the message (短信, an SMS) it came by, and
+	// is too long to sit above the main menu on one screen.
+	flows.KeyMoneyUntrusted: {
+		EN: "Payments and account changes are not available on this line.",
+		ZH: "此线路不支持付款或更改账户。",
+	},
+}
+
+// sayFlow is the text of flows' key in lang with vars filled in: the
+// screen's words (flowTexts) if it has some, else flows'.
+func sayFlow(lang flows.Lang, key flows.Key, vars flows.Vars) string {
+	t, ok := flowTexts[key]
+	if !ok {
+		return flows.Text(lang, key, vars)
+	}
+	s := t.EN
+	if lang == flows.Chinese && t.ZH != "" {
+		s = t.ZH
+	}
+	return flows.Fill(s, vars)
 }
 
 // text is key's text in lang with vars filled in.
