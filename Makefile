@@ -34,6 +34,10 @@ build: ## build bin/paygate
 run: build ## build, then run the sandbox gateway on 127.0.0.1:8080 (RUNFLAGS="--dir tmp" to add flags)
 	./$(BIN)/paygate serve $(RUNFLAGS)
 
+.PHONY: demo
+demo: build ## play the scripted day (SMS, USSD, merchant push and terminal, a lockout); exits non-zero if any step deviates
+	./$(BIN)/paygate demo
+
 .PHONY: test
 test: ## run every test with the race detector (the test command; CI runs it)
 	$(GO) test -race -count=1 ./...

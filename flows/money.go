@@ -208,8 +208,11 @@ func (s *flowStep) transfer(id string) Transfer {
 func (s *flowStep) move(t *Transfer, to TransferState) {
 	s.check(t.Move(to, s.now))
 	s.check(s.tx.UpdateTransfer(s.ctx, *t))
-	if t.Mode != "" && to.Final() {
+	switch {
+	case t.Mode != "" && to.Final():
 		s.requestFinal(t)
+	case t.Kind == OpPay && to == TransferCompleted:
+		s.payReceipt(t)
 	}
 	if s.settled == nil {
 		s.settled = map[string]bool{}

@@ -479,6 +479,31 @@ func (s *flowStep) requestCode(req PaymentRequest, code OTP, out *RequestOutcome
 	}
 }
 
+// payReceipt queues the webhook event of a PAY the phone started (SPEC
+// §5.3: the merchant's webhook gets the receipt) that has just
+// completed: "payment.completed", the receipt and the payer's PAY
+// reference.
+func (s *flowStep) payReceipt(t *Transfer) {
+	m, err := s.tx.Merchant(s.ctx, t.Payee)
+	if errors.Is(err, ErrNotFound) {
+		return
+	}
+	s.check(err)
+	ev := WebhookEvent{ID: s.e.cfg.NewID(), Merchant: m.Code, Event: "payment.completed", Created: s.now}
+	body, err := json.Marshal(struct {
+		ID      string    `json:"id"`
+		Type    string    `json:"type"`
+		Created time.Time `json:"created_at"`
+		Data    any       `json:"data"`
+	}{ev.ID, ev.Event, s.now.UTC(), struct {
+		ReceiptView
+		Note string `json:"note,omitempty"`
+	}{s.e.receipt(*t, m), t.Narrative}})
+	s.check(err)
+	ev.Body = body
+	s.check(s.tx.QueueWebhook(s.ctx, ev))
+}
+
 // requestFinal queues the webhook event of a request's transfer that has
 // just reached a final state.
 func (s *flowStep) requestFinal(t *Transfer) {
@@ -539,15 +564,21 @@ type ReceiptView struct {
 // id) and merchant m. Times are UTC.
 func (e *Engine) ViewRequest(req PaymentRequest, t Transfer, m Merchant) RequestView {
 	v := RequestView{
-		ID: req.ID, Merchant: req.Merchant, Phone: req.Phone.Masked(), Amount: int64(t.Amount), Currency: e.cfg.Currency,
+		ID: req.ID, Merchant: req.Merchant, Phone: req.Phone.Shown(), Amount: int64(t.Amount), Currency: e.cfg.Currency,
 		Reference: req.Reference, Mode: req.Mode, Status: string(t.State),
 		Created: req.Created.UTC(), Updated: t.Updated.UTC(), Expires: t.Expires.UTC(), Reason: t.Reason,
 	}
 	if t.State == TransferCompleted {
-		v.Receipt = &ReceiptView{
-			Reference: t.Ref, Amount: int64(t.Amount), Fee: int64(t.Fee), Currency: v.Currency,
-			Merchant: m.Code, MerchantName: m.Name, Payer: t.Payer.Masked(), Time: t.Updated.UTC(), BankReference: t.BankRef,
-		}
+		r := e.receipt(t, m)
+		v.Receipt = &r
 	}
 	return v
+}
+
+// receipt is what a terminal prints of completed t, paid to m.
+func (e *Engine) receipt(t Transfer, m Merchant) ReceiptView {
+	return ReceiptView{
+		Reference: t.Ref, Amount: int64(t.Amount), Fee: int64(t.Fee), Currency: e.cfg.Currency,
+		Merchant: m.Code, MerchantName: m.Name, Payer: t.Payer.Shown(), Time: t.Updated.UTC(), BankReference: t.BankRef,
+	}
 }

@@ -102,7 +102,7 @@ func TestRequestTerminal(t *testing.T) {
 		t.Fatal(err)
 	}
 	if ev.Event != "payment_request.completed" || body.Type != ev.Event || body.ID != ev.ID || ev.Merchant != "SHOP" ||
-		body.Data.Receipt == nil || body.Data.Receipt.BankReference != "B-1" || body.Data.Reference != "INV-7" || body.Data.Phone != phone.Masked() {
+		body.Data.Receipt == nil || body.Data.Receipt.BankReference != "B-1" || body.Data.Reference != "INV-7" || body.Data.Phone != phone.Shown() {
 		t.Fatalf("event %+v body %s", ev, ev.Body)
 	}
 	for _, secret := range []string{string(acct1), string(shopAcct), pin1, code, string(phone)} {
@@ -194,5 +194,26 @@ func TestRequestTerminalWrongPINs(t *testing.T) {
 	}
 	if u.sub().Pending != nil {
 		t.Fatalf("pending %+v", u.sub().Pending)
+	}
+}
+
+// TestPayWebhook: a PAY the phone started tells the merchant's webhook
+// when it completes (SPEC §5.3), with the payer's reference as the note.
+func TestPayWebhook(t *testing.T) {
+	u := newMoneyUser(t)
+	u.one("PAY SHOP 30 TABLE-4")
+	u.one(u.codeFor())
+	if len(u.tx.webhooks) != 0 {
+		t.Fatalf("webhook before completion: %+v", u.tx.webhooks)
+	}
+	u.bank(BankResult{Status: TransferCompleted, BankRef: "B-9"})
+	if len(u.tx.webhooks) != 1 {
+		t.Fatalf("webhooks %d, want 1", len(u.tx.webhooks))
+	}
+	ev := u.tx.webhooks[0]
+	b := string(ev.Body)
+	if ev.Event != "payment.completed" || ev.Merchant != "SHOP" || !strings.Contains(b, `"note":"TABLE-4"`) ||
+		!strings.Contains(b, `"bank_reference":"B-9"`) || strings.Contains(b, string(acct1)) {
+		t.Fatalf("event %s: %s", ev.Event, b)
 	}
 }

@@ -336,6 +336,9 @@ func (g *Gateway) janitor(ctx context.Context) {
 		if _, err := g.db.ExpireUSSDSessions(ctx, now); err != nil && ctx.Err() == nil {
 			g.log.Warn("janitor: ending USSD sessions", "err", err)
 		}
+		if _, err := g.db.ExpireIdempotency(ctx, now.Add(-store.IdempotencyTTL)); err != nil && ctx.Err() == nil {
+			g.log.Warn("janitor: forgetting idempotency keys", "err", err)
+		}
 		g.early.sweep(now)
 	}
 }

@@ -27,6 +27,7 @@ func (g *Gateway) serveHTTP(routes func(*http.ServeMux)) error {
 		mux.HandleFunc("POST /ussd", g.postUSSD)
 	}
 	g.merchantRoutes(mux)
+	g.adminRoutes(mux)
 	if routes != nil {
 		routes(mux)
 	}

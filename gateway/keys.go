@@ -47,3 +47,22 @@ func ensureKeyFile(path string) error {
 	_, err = fmt.Fprintf(f, "%x\n", k)
 	return errors.Join(err, f.Close())
 }
+
+// ensureTokenFile makes a token file ("name token" per line, as
+// admin.token_file is) with one line for name and a fresh random token,
+// readable by its owner only, unless path exists.
+func ensureTokenFile(path, name string) error {
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	var k [24]byte
+	rand.Read(k[:])
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("creating token file %s: %w", path, err)
+	}
+	_, err = fmt.Fprintf(f, "# operators of the admin API: name token\n%s %x\n", name, k)
+	return errors.Join(err, f.Close())
+}

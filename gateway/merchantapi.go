@@ -22,8 +22,8 @@ import (
 
 // merchantRoutes serves the merchant API on mux.
 func (g *Gateway) merchantRoutes(mux *http.ServeMux) {
-	g.apiRoute(mux, "POST /v1/payment-requests", g.merchantOnly(g.postPaymentRequest))
-	g.apiRoute(mux, "POST /v1/payment-requests/{id}/code", g.merchantOnly(g.postRequestCode))
+	g.apiRoute(mux, "POST /v1/payment-requests", g.merchantOnly(g.idempotent(merchantScope, g.postPaymentRequest)))
+	g.apiRoute(mux, "POST /v1/payment-requests/{id}/code", g.merchantOnly(g.idempotent(merchantScope, g.postRequestCode)))
 	g.apiRoute(mux, "GET /v1/payment-requests/{id}", g.merchantOnly(g.getPaymentRequest))
 }
 
@@ -58,6 +58,15 @@ func (g *Gateway) merchantOnly(h http.HandlerFunc) http.HandlerFunc {
 		}
 		h(w, r.WithContext(context.WithValue(r.Context(), merchantKey{}, code)))
 	}
+}
+
+// merchantScope is the Idempotency-Key scope of a merchant's call: each
+// merchant's keys are its own.
+func merchantScope(r *http.Request) string {
+	if code := requestMerchant(r); code != "" {
+		return "merchant:" + code
+	}
+	return ""
 }
 
 // bearer is the token of r's Authorization: Bearer header.

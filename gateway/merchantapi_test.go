@@ -447,3 +447,35 @@ func mustContainAll(t *testing.T, s string, subs ...string) {
 		mustContain(t, s, sub)
 	}
 }
+
+// TestMerchantIdempotency: the same Idempotency-Key and body replays the
+// first answer (one request made, not two); the same key with another
+// body is 409; keys are per merchant.
+func TestMerchantIdempotency(t *testing.T) {
+	w, _, _ := moneyWorld(t)
+	ctx := context.Background()
+	if err := w.gw.DB().AddMerchant(ctx, flows.Merchant{Code: "OTHER", Name: "Other Shop", Account: flows.AccountRef{Bank: "PGB", Number: "6222020000009002"}}); err != nil {
+		t.Fatal(err)
+	}
+	shop, other := w.apiKey("DEMO"), w.apiKey("OTHER")
+	body := map[string]any{"merchant": "DEMO", "phone": liNum, "amount": 100, "currency": "CNY", "reference": "A", "mode": "push"}
+	st, first := shop.call("POST", "/v1/payment-requests", body, "Idempotency-Key", "order-17")
+	want(t, "first", st, http.StatusCreated, first)
+	st, again := shop.call("POST", "/v1/payment-requests", body, "Idempotency-Key", "order-17")
+	want(t, "again", st, http.StatusCreated, again)
+	if again["id"] != first["id"] {
+		t.Fatalf("replay made another request: %v vs %v", again["id"], first["id"])
+	}
+	body["amount"] = 200
+	st, conflict := shop.call("POST", "/v1/payment-requests", body, "Idempotency-Key", "order-17")
+	want(t, "other body", st, http.StatusConflict, conflict)
+	if errCode(conflict) != "idempotency_conflict" {
+		t.Fatalf("other body: %v", conflict)
+	}
+	body["merchant"] = "OTHER"
+	st, theirs := other.call("POST", "/v1/payment-requests", body, "Idempotency-Key", "order-17")
+	want(t, "another merchant's same key", st, http.StatusCreated, theirs)
+	if n := len(w.transfers()); n != 2 {
+		t.Fatalf("%d transfers, want 2", n)
+	}
+}

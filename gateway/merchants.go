@@ -2,12 +2,8 @@ package gateway
 
 import (
 	"cmp"
-	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"log/slog"
-	"os"
 	"slices"
 	"strings"
 
@@ -87,84 +83,3 @@ func ParseMerchant(cfg config.Config, in MerchantInput) (flows.Merchant, error) 
 	}
 	return m, nil
 }
-
-// Merchants is the store of a gateway's config opened for the merchant
-// commands of the command line (`paygate merchants`), apart from any
-// running gateway: on SQLite the two share the database file, and a
-// gateway sees a change at its next PAY. Its methods are safe for
-// concurrent use.
-type Merchants struct {
-	db *store.DB
-}
-
-// OpenMerchants opens the store of cfg (database, keys.data_key_file).
-// It creates nothing and migrates nothing: a data key file or SQLite
-// database file that does not exist is an error wrapping fs.ErrNotExist,
-// and a database that lacks migrations an error asking for
-// `paygate migrate`. Errors name the config key they are about.
-func OpenMerchants(ctx context.Context, cfg config.Config, log *slog.Logger) (*Merchants, error) {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	dataKey, err := readKeyFile(cfg.Keys.DataKeyFile)
-	if err != nil {
-		return nil, fmt.Errorf("keys.data_key_file: %w", err)
-	}
-	dsn := cfg.Database.Reveal()
-	if path, ok := sqliteFile(dsn); ok {
-		if _, err := os.Stat(path); err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil, fmt.Errorf("database: %s does not exist: %w", path, fs.ErrNotExist)
-			}
-			return nil, fmt.Errorf("database: %w", err)
-		}
-	}
-	db, err := store.Open(ctx, dsn, store.Options{Keys: store.Keys{DataKey: dataKey}, Logger: log})
-	if err != nil {
-		return nil, fmt.Errorf("database: %w", err)
-	}
-	todo, err := db.Unapplied(ctx)
-	if err == nil && len(todo) > 0 {
-		err = fmt.Errorf("%s lacks %d migration(s) (%s): run `paygate migrate` (or `paygate serve`, which migrates) first",
-			cfg.Database, len(todo), strings.Join(todo, ", "))
-	}
-	if err != nil {
-		return nil, errors.Join(fmt.Errorf("database: %w", err), db.Close())
-	}
-	return &Merchants{db: db}, nil
-}
-
-// sqliteFile returns the file of a SQLite DSN as store.Open reads it
-// ("sqlite:PATH" or a bare path), and false for PostgreSQL or an
-// in-memory or file: URI database.
-func sqliteFile(dsn string) (string, bool) {
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		return "", false
-	}
-	path := strings.TrimPrefix(dsn, "sqlite:")
-	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
-		return "", false
-	}
-	return path, true
-}
-
-// Add adds m (see store.DB.AddMerchant): a code already taken returns an
-// error wrapping flows.ErrDuplicate; an invalid m, joined *FieldError.
-func (s *Merchants) Add(ctx context.Context, m flows.Merchant) error {
-	return s.db.AddMerchant(ctx, m)
-}
-
-// List returns every merchant, disabled ones too, by code.
-func (s *Merchants) List(ctx context.Context) ([]flows.Merchant, error) {
-	return s.db.Merchants(ctx)
-}
-
-// SetDisabled disables the merchant with code, so that PAY to it is
-// refused, or enables it again; no such merchant returns an error
-// wrapping flows.ErrNotFound.
-func (s *Merchants) SetDisabled(ctx context.Context, code string, disabled bool) error {
-	return s.db.SetMerchantDisabled(ctx, code, disabled)
-}
-
-// Close closes the store.
-func (s *Merchants) Close() error { return s.db.Close() }

@@ -141,6 +141,9 @@ func StartSandbox(ctx context.Context, opts SandboxOptions) (*Sandbox, error) {
 			return nil, fmt.Errorf("%s: %w", k.key, err)
 		}
 	}
+	if err := ensureTokenFile(cfg.Admin.TokenFile, "sandbox"); err != nil {
+		return nil, fmt.Errorf("admin.token_file: %w", err)
+	}
 
 	bankSrv, err := startSandboxBank(&cfg, opts.Logger)
 	if err != nil {

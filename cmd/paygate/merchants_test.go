@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,27 +16,47 @@ import (
 // must never be printed in full.
 const merchantAccount = "6222020000007788"
 
-// migratedConfig writes a gateway config with its database migrated.
-func migratedConfig(t *testing.T) string {
-	t.Helper()
-	path := writeServeConfig(t, "127.0.0.1:2775", "")
-	if code, _, stderr := runCmd(context.Background(), nil, "migrate", "--config", path); code != exitOK {
-		t.Fatalf("migrate: exit code %d\n%s", code, stderr)
-	}
-	return path
-}
+// Operators of the tests' gateway (its admin.token_file).
+const (
+	opsToken = "ops-0123456789abcdef-token"
+	eveToken = "eve-fedcba9876543210-token"
+)
 
 // mustRun runs a command that must succeed and returns its stdout.
-func mustRun(t *testing.T, args ...string) string {
+func mustRun(t *testing.T, env map[string]string, args ...string) string {
 	t.Helper()
-	code, stdout, stderr := runCmd(context.Background(), nil, args...)
+	code, stdout, stderr := runCmd(context.Background(), env, args...)
 	if code != exitOK {
 		t.Fatalf("%s: exit code %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, stdout, stderr)
 	}
-	if strings.Contains(stdout+stderr, merchantAccount) {
-		t.Fatalf("%s printed the account number in full:\n%s%s", strings.Join(args, " "), stdout, stderr)
-	}
+	noSecrets(t, args, stdout+stderr)
 	return stdout
+}
+
+// noSecrets fails t if out shows the account number in full or a token.
+func noSecrets(t *testing.T, args []string, out string) {
+	t.Helper()
+	for _, s := range []string{merchantAccount, opsToken, eveToken} {
+		if strings.Contains(out, s) {
+			t.Errorf("%s printed %q:\n%s", strings.Join(args, " "), s, out)
+		}
+	}
+}
+
+// mustFail runs a command that must exit with code and print every
+// string of stderr on stderr, and nothing on stdout.
+func mustFail(t *testing.T, env map[string]string, code int, stderr []string, args ...string) {
+	t.Helper()
+	got, stdout, errOut := runCmd(context.Background(), env, args...)
+	if got != code || stdout != "" {
+		t.Errorf("%s: exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), got, code, stdout, errOut)
+	}
+	for _, s := range stderr {
+		if !strings.Contains(errOut, s) {
+			t.Errorf("%s: stderr lacks %q:\n%s", strings.Join(args, " "), s, errOut)
+		}
+	}
+	noSecrets(t, args, stdout+errOut)
 }
 
 // tableRow matches a line of a table whose cells are cells.
@@ -46,150 +68,229 @@ func tableRow(cells []string) *regexp.Regexp {
 	return regexp.MustCompile(`(?m)^` + strings.Join(q, `\s+`) + `\s*$`)
 }
 
-// add, list, disable, enable on a config's database; a code added twice
-// and an unknown code are refused.
+// writeFile writes a file of the test.
+func writeFile(t *testing.T, path, content string) string {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// The merchants commands manage a running gateway's merchants through
+// its admin API, as an operator of its admin.token_file: add (fields
+// checked by the gateway, named as flags), list, show, disable and
+// enable, API keys, the webhook and its secret, terminal mode — and
+// every call is in the gateway's audit log under the operator's name,
+// which holds no secret.
 func TestMerchants(t *testing.T) {
 	noLeaks(t)
-	path := migratedConfig(t)
-
-	if out := mustRun(t, "merchants", "list", "--config", path); out != "no merchants: add one with `paygate merchants add`\n" {
-		t.Errorf("empty list:\n%s", out)
+	dir := t.TempDir()
+	tokens := writeFile(t, filepath.Join(dir, "admin.token"), "# operators\nops "+opsToken+"\neve "+eveToken+"\n")
+	s := start(t, nil, "serve", "--dir", dir, "--listen", "127.0.0.1:0")
+	addr := s.stdout.wait(t, sandboxRE, 15*time.Second)
+	url := "http://" + addr
+	as := func(args ...string) []string {
+		return append(args, "--url", url, "--token-file", tokens, "--operator", "ops")
 	}
-	out := mustRun(t, "merchants", "add", "--config", path, "--code", "tea42", "--name", "  Tea   House ",
-		"--account", "6222-0200-0000-7788", "--phone", "137 0013 7000", "--webhook", "https://tea.example/hook?token=s3cr3t")
-	if out != "added merchant TEA42 (Tea House), paid into PGB ****7788\n" {
+
+	list := mustRun(t, nil, as("merchants", "list")...)
+	if !tableRow([]string{"DEMO", "Demo Shop", "PGB ****9001", "+8613500135000", "-", "enabled", "active"}).MatchString(list) {
+		t.Fatalf("the sandbox's merchants:\n%s", list)
+	}
+	out := mustRun(t, nil, as("merchants", "add", "--code", "tea42", "--name", "  Tea   House ", "--account", "6222-0200-0000-7788",
+		"--phone", "137 0013 7000", "--webhook", "http://127.0.0.1:9/hook?token=s3cr3t")...)
+	if !strings.HasPrefix(out, "added merchant TEA42 (Tea House), paid into PGB ****7788\nwebhook signing secret") ||
+		!regexp.MustCompile(`(?m)^whsec_[0-9a-f]{64}$`).MatchString(out) {
 		t.Errorf("add printed:\n%s", out)
 	}
-	mustRun(t, "merchants", "add", "--config", path, "--code", "BOOKS", "--name", "书店", "--bank", "icb", "--account", "GB33BUKB20201555555555")
+	mustRun(t, nil, as("merchants", "add", "--code", "BOOKS", "--name", "书店", "--bank", "icb", "--account", "GB33BUKB20201555555555")...)
 
-	code, stdout, stderr := runCmd(context.Background(), nil, "merchants", "add", "--config", path, "--code", "TEA42", "--name", "Other", "--account", merchantAccount)
-	if code != exitError || stdout != "" || !strings.Contains(stderr, "merchant TEA42 exists already") {
-		t.Errorf("adding TEA42 twice: exit code %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
-	}
+	mustFail(t, nil, exitError, []string{"merchant TEA42 exists already"},
+		as("merchants", "add", "--code", "TEA42", "--name", "Other", "--account", merchantAccount)...)
+	mustFail(t, nil, exitUsage, []string{"--account: is not an account number"},
+		as("merchants", "add", "--code", "SHOP", "--name", "Shop", "--account", "12")...)
+	mustFail(t, nil, exitUsage, []string{"--account: ", "--phone: ", "--webhook: ", "3 flags are wrong"},
+		as("merchants", "add", "--code", "SHOP", "--name", "Shop", "--account", "1", "--phone", "1", "--webhook", "ftp://x")...)
 
-	list := mustRun(t, "merchants", "list", "--config", path)
+	list = mustRun(t, nil, as("merchants", "list")...)
 	for _, row := range [][]string{
-		{"CODE", "NAME", "ACCOUNT", "PHONE", "WEBHOOK", "STATUS"},
-		{"BOOKS", "书店", "ICB ****5555", "-", "-", "enabled"},
-		{"TEA42", "Tea House", "PGB ****7788", "+8613700137000", "https://tea.example/hook?…", "enabled"},
+		{"CODE", "NAME", "ACCOUNT", "PHONE", "WEBHOOK", "STATUS", "TERMINAL"},
+		{"BOOKS", "书店", "ICB ****5555", "-", "-", "enabled", "active"},
+		{"TEA42", "Tea House", "PGB ****7788", "+8613700137000", "http://127.0.0.1:9/hook?…", "enabled", "active"},
 	} {
 		if !tableRow(row).MatchString(list) {
 			t.Errorf("list lacks the row %q:\n%s", row, list)
 		}
 	}
-	if n := strings.Count(list, "\n"); n != 3 {
-		t.Errorf("list has %d lines:\n%s", n, list)
+	if strings.Contains(list, "s3cr3t") || strings.Count(list, "\n") != 4 {
+		t.Errorf("list:\n%s", list)
 	}
-	if strings.Contains(list, "s3cr3t") {
-		t.Errorf("the webhook's token was printed:\n%s", list)
+	var asJSON struct {
+		Merchants []map[string]any `json:"merchants"`
+	}
+	if err := json.Unmarshal([]byte(mustRun(t, nil, as("merchants", "list", "--json")...)), &asJSON); err != nil || len(asJSON.Merchants) != 3 {
+		t.Errorf("list --json: %v %v", asJSON, err)
 	}
 
-	if out := mustRun(t, "merchants", "disable", "--config", path, "--code", "tea42"); out != "merchant TEA42 disabled: PAY to it is refused\n" {
+	if out := mustRun(t, nil, as("merchants", "disable", "--code", "tea42")...); out != "merchant TEA42 disabled: PAY to it is refused\n" {
 		t.Errorf("disable printed:\n%s", out)
 	}
-	if list := mustRun(t, "merchants", "list", "--config", path); !regexp.MustCompile(`(?m)^TEA42 .* disabled$`).MatchString(list) {
-		t.Errorf("after disable:\n%s", list)
+	if !regexp.MustCompile(`(?m)^TEA42 .* disabled\s+active$`).MatchString(mustRun(t, nil, as("merchants", "list")...)) {
+		t.Error("TEA42 is not disabled")
 	}
-	if out := mustRun(t, "merchants", "enable", "--config", path, "--code", "TEA42"); out != "merchant TEA42 enabled\n" {
+	if out := mustRun(t, nil, as("merchants", "enable", "--code", "TEA42")...); out != "merchant TEA42 enabled\n" {
 		t.Errorf("enable printed:\n%s", out)
 	}
-	if list := mustRun(t, "merchants", "list", "--config", path); !regexp.MustCompile(`(?m)^TEA42 .* enabled$`).MatchString(list) {
-		t.Errorf("after enable:\n%s", list)
+	mustFail(t, nil, exitError, []string{"no merchant NOBODY"}, as("merchants", "disable", "--code", "NOBODY")...)
+
+	// API keys: the key printed once; listed by id; revoked.
+	out = mustRun(t, nil, as("merchants", "key", "--code", "TEA42")...)
+	key := regexp.MustCompile(`(?m)^(pk_[a-z2-7]{10})_[a-z2-7]{32}$`).FindStringSubmatch(out)
+	if key == nil || !strings.HasPrefix(out, "new API key "+key[1]+" of merchant TEA42") {
+		t.Fatalf("key printed:\n%s", out)
 	}
-	code, stdout, stderr = runCmd(context.Background(), nil, "merchants", "disable", "--config", path, "--code", "NOBODY")
-	if code != exitError || stdout != "" || !strings.Contains(stderr, "no merchant NOBODY") {
-		t.Errorf("disabling an unknown merchant: exit code %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	keys := mustRun(t, nil, as("merchants", "keys", "--code", "TEA42")...)
+	if !regexp.MustCompile(`(?m)^`+key[1]+`\s+\S+\s+active$`).MatchString(keys) || strings.Contains(keys, key[0]) {
+		t.Errorf("keys:\n%s", keys)
+	}
+	show := mustRun(t, nil, as("merchants", "show", "--code", "tea42")...)
+	for _, want := range [][]string{{"code:", "TEA42"}, {"account:", "PGB ****7788"}, {"webhook:", "http://127.0.0.1:9/hook?…"}, {"keys:", "1"}} {
+		if !tableRow(want).MatchString(show) {
+			t.Errorf("show lacks %q:\n%s", want, show)
+		}
+	}
+	if !regexp.MustCompile(`(?m)^` + key[1] + `\s+\S+\s+active$`).MatchString(show) {
+		t.Errorf("show lacks the key:\n%s", show)
+	}
+	if out := mustRun(t, nil, as("merchants", "revoke-key", "--code", "TEA42", "--id", key[0])...); out != "API key "+key[1]+" of merchant TEA42 revoked\n" {
+		t.Errorf("revoke-key printed:\n%s", out)
+	}
+	if keys := mustRun(t, nil, as("merchants", "keys", "--code", "TEA42")...); !regexp.MustCompile(`(?m)^` + key[1] + `\s+\S+\s+revoked `).MatchString(keys) {
+		t.Errorf("keys after revoke:\n%s", keys)
+	}
+	mustFail(t, nil, exitError, []string{"merchant BOOKS has no API key " + key[1]}, as("merchants", "revoke-key", "--code", "BOOKS", "--id", key[1])...)
+	if out := mustRun(t, nil, as("merchants", "keys", "--code", "BOOKS")...); !strings.HasPrefix(out, "merchant BOOKS has no API keys") {
+		t.Errorf("keys of BOOKS:\n%s", out)
+	}
+
+	// The webhook: a new secret each time, checked, removed.
+	out = mustRun(t, nil, as("merchants", "webhook", "--code", "TEA42", "--webhook", "http://localhost:9/new")...)
+	if !strings.HasPrefix(out, "webhook of merchant TEA42 set to http://localhost:9/new\n") || !strings.Contains(out, "\nwhsec_") {
+		t.Errorf("webhook printed:\n%s", out)
+	}
+	mustFail(t, nil, exitUsage, []string{"--webhook: is not an https:// URL"}, as("merchants", "webhook", "--code", "TEA42", "--webhook", "ftp://x/y")...)
+	if out := mustRun(t, nil, as("merchants", "webhook", "--code", "TEA42", "--remove")...); out != "merchant TEA42 has no webhook now\n" {
+		t.Errorf("webhook --remove printed:\n%s", out)
+	}
+
+	// Terminal mode.
+	if out := mustRun(t, nil, as("merchants", "suspend-terminal", "--code", "TEA42")...); out != "terminal mode of merchant TEA42 suspended\n" {
+		t.Errorf("suspend-terminal printed:\n%s", out)
+	}
+	if !tableRow([]string{"TEA42", "Tea House", "PGB ****7788", "+8613700137000", "-", "enabled", "suspended"}).MatchString(mustRun(t, nil, as("merchants", "list")...)) {
+		t.Error("TEA42's terminal mode is not suspended")
+	}
+	mustRun(t, nil, as("merchants", "resume-terminal", "--code", "TEA42")...)
+
+	// The token from the environment, the gateway too; one operator's
+	// file needs no --operator; the token file of a config.
+	env := map[string]string{"PAYGATE_ADMIN_TOKEN": eveToken, "PAYGATE_ADMIN_URL": addr}
+	if out := mustRun(t, env, "merchants", "list"); !strings.Contains(out, "TEA42") {
+		t.Errorf("list with the environment:\n%s", out)
+	}
+	one := writeFile(t, filepath.Join(t.TempDir(), "ops.token"), "ops "+opsToken+"\n")
+	mustRun(t, nil, "merchants", "list", "--url", url, "--token-file", one)
+	cfgDir := t.TempDir()
+	writeFile(t, filepath.Join(cfgDir, "ops.token"), "ops "+opsToken+"\n")
+	cfg := writeFile(t, filepath.Join(cfgDir, "paygate.yaml"), "admin: {token_file: ops.token}\n")
+	mustRun(t, nil, "merchants", "show", "--code", "DEMO", "--config", cfg, "--url", url)
+
+	// Refusals: several operators and none named, an unknown operator, a
+	// token the gateway does not know, no token file, no gateway.
+	mustFail(t, nil, exitUsage, []string{"holds the tokens of ops, eve: name yours with --operator"}, "merchants", "list", "--url", url, "--token-file", tokens)
+	mustFail(t, nil, exitUsage, []string{`has no line for "mallory"`}, "merchants", "list", "--url", url, "--token-file", tokens, "--operator", "mallory")
+	stranger := writeFile(t, filepath.Join(t.TempDir(), "stranger.token"), "ops stranger-0123456789abcdef\n")
+	mustFail(t, nil, exitError, []string{"refused operator ops of " + stranger + " (401 unauthorized)"}, "merchants", "list", "--url", url, "--token-file", stranger)
+	mustFail(t, nil, exitUsage, []string{"does not exist", "--token-file"}, "merchants", "list", "--url", url, "--token-file", filepath.Join(dir, "nope"))
+	mustFail(t, nil, exitError, []string{"cannot reach the gateway at http://127.0.0.1:1"}, "merchants", "list", "--url", "127.0.0.1:1", "--token-file", one)
+
+	// The audit log: every call above, as ops or eve, and no secret.
+	req, _ := http.NewRequest("GET", url+"/v1/admin/audit?limit=1000", nil)
+	req.Header.Set("Authorization", "Bearer "+opsToken)
+	hc := &http.Client{Transport: &http.Transport{}}
+	defer hc.CloseIdleConnections()
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var audit struct {
+		Entries []struct {
+			Operator string `json:"operator"`
+			Action   string `json:"action"`
+			Target   string `json:"target"`
+			Status   int    `json:"status"`
+			Detail   string `json:"detail"`
+		} `json:"entries"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&audit)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	actions := map[string]int{}
+	for _, e := range audit.Entries {
+		actions[e.Operator+" "+e.Action]++
+		row := e.Operator + " " + e.Action + " " + e.Target + " " + e.Detail
+		for _, secret := range []string{merchantAccount, "s3cr3t", "whsec_", key[0], opsToken, eveToken} {
+			if strings.Contains(row, secret) {
+				t.Errorf("audit row holds %q: %s", secret, row)
+			}
+		}
+	}
+	for _, want := range []string{"ops merchant.create", "ops merchant.list", "ops merchant.disable", "ops key.create", "ops key.revoke",
+		"ops webhook.set", "ops terminal.set", "eve merchant.list", " merchant.list"} {
+		if actions[want] == 0 {
+			t.Errorf("no audit row %q: %v", want, actions)
+		}
+	}
+
+	hc.CloseIdleConnections()
+	if code := s.stop(t); code != exitOK {
+		t.Fatalf("serve exit code %d\nstderr:\n%s", code, s.stderr)
 	}
 }
 
-// Bad input is refused before anything is written, naming the flag at
-// fault; a database that is missing or not migrated is refused saying
-// what to do.
-func TestMerchantsRefused(t *testing.T) {
+// Bad command lines are refused before any call, naming the flag.
+func TestMerchantsUsage(t *testing.T) {
 	noLeaks(t)
-	path := migratedConfig(t)
-	unmigrated := writeServeConfig(t, "127.0.0.1:2775", "")
-	if err := os.WriteFile(filepath.Join(filepath.Dir(unmigrated), "paygate.db"), nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	noDB := writeServeConfig(t, "127.0.0.1:2775", "")
-	add := func(extra ...string) []string {
-		return append([]string{"merchants", "add", "--config", path, "--code", "SHOP", "--name", "Shop", "--account", merchantAccount}, extra...)
-	}
+	tokens := writeFile(t, filepath.Join(t.TempDir(), "admin.token"), "ops "+opsToken+"\n")
+	nowhere := []string{"--url", "http://127.0.0.1:1", "--token-file", tokens}
 	tests := []struct {
 		name   string
 		args   []string
-		code   int
 		stderr []string
 	}{
-		{"missing flags", []string{"merchants", "add", "--config", path, "--phone", "13700137000"}, exitUsage,
-			[]string{"--code, --name and --account are required"}},
-		{"missing code", []string{"merchants", "disable", "--config", path}, exitUsage, []string{"--code is required"}},
-		{"bad code", add("--code", "SH_OP"), exitUsage, []string{`--code: "SH_OP" is not 2 to 16`}},
-		{"bad account", add("--account", "12"), exitUsage, []string{"--account: is not an account number"}},
-		{"bad bank", add("--bank", "P"), exitUsage, []string{`--bank: "P" is not a bank code`}},
-		{"bad phone", add("--phone", "12x"), exitUsage, []string{`--phone: "12x" is not a phone number (local numbers are read with country code 86)`}},
-		{"http webhook", add("--webhook", "http://shop.example/hook"), exitUsage, []string{"--webhook: is http:// to a host that is not loopback"}},
-		{"several", add("--account", "1", "--phone", "1", "--webhook", "ftp://x"), exitUsage,
-			[]string{"--account: ", "--phone: ", "--webhook: ", "3 flags are wrong"}},
-		{"argument", append(add(), "extra"), exitUsage, []string{`unexpected argument "extra"`}},
-		{"dir with config", add("--dir", "."), exitUsage, []string{"--dir: only for the sandbox"}},
-		{"no sandbox", []string{"merchants", "list", "--dir", t.TempDir()}, exitError,
-			[]string{"no sandbox in ", "paygate serve --dir "}},
-		{"no database", []string{"merchants", "list", "--config", noDB}, exitError, []string{"database: ", "does not exist"}},
-		{"not migrated", []string{"merchants", "list", "--config", unmigrated}, exitError, []string{"paygate migrate", "0004_transfers.sql"}},
-		{"invalid config", []string{"merchants", "list", "--config", writeServeConfig(t, "127.0.0.1:2775", "currency: yen\n")}, exitError, []string{"currency"}},
+		{"missing flags", []string{"merchants", "add", "--phone", "13700137000"}, []string{"--code, --name and --account are required"}},
+		{"missing code", []string{"merchants", "disable"}, []string{"--code is required"}},
+		{"missing code of key", []string{"merchants", "key"}, []string{"--code is required"}},
+		{"a code that is a path", []string{"merchants", "show", "--code", "A/B"}, []string{`--code "A/B" is not a merchant code`}},
+		{"missing id", []string{"merchants", "revoke-key", "--code", "DEMO"}, []string{"--id is required"}},
+		{"webhook without URL", []string{"merchants", "webhook", "--code", "DEMO"}, []string{"give --webhook URL, or --remove"}},
+		{"webhook and remove", []string{"merchants", "webhook", "--code", "DEMO", "--webhook", "https://x.example", "--remove"}, []string{"give --webhook URL, or --remove"}},
+		{"argument", []string{"merchants", "list", "extra"}, []string{`unexpected argument "extra"`}},
+		{"argument of add", []string{"merchants", "add", "extra"}, []string{`unexpected argument "extra"`}},
+		{"bad url", []string{"merchants", "list", "--url", "ftp://x"}, []string{`--url "ftp://x" is not an http:// URL`}},
+		{"no token file", []string{"merchants", "list", "--token-file", filepath.Join(t.TempDir(), "none")}, []string{"does not exist"}},
+		{"empty token file", []string{"merchants", "list", "--token-file", writeFile(t, filepath.Join(t.TempDir(), "empty"), "# nobody\n")}, []string{`has no "name token" line`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, stdout, stderr := runCmd(context.Background(), nil, tt.args...)
-			if code != tt.code || stdout != "" {
-				t.Errorf("exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.code, stdout, stderr)
+			args := append(append([]string(nil), tt.args...), nowhere...)
+			if strings.Contains(strings.Join(tt.args, " "), "--url") || strings.Contains(strings.Join(tt.args, " "), "--token-file") {
+				args = tt.args
 			}
-			for _, s := range tt.stderr {
-				if !strings.Contains(stderr, s) {
-					t.Errorf("stderr lacks %q:\n%s", s, stderr)
-				}
-			}
-			if strings.Contains(stdout+stderr, merchantAccount) {
-				t.Errorf("the account number was printed:\n%s", stderr)
-			}
+			mustFail(t, nil, exitUsage, tt.stderr, args...)
 		})
-	}
-	if out := mustRun(t, "merchants", "list", "--config", path); !strings.HasPrefix(out, "no merchants") {
-		t.Errorf("a refused command added a merchant:\n%s", out)
-	}
-	if _, err := os.Stat(filepath.Join(filepath.Dir(noDB), "paygate.db")); err == nil {
-		t.Errorf("a database was created")
-	}
-}
-
-// The sandbox has the demo merchant, and the merchants commands work on
-// it from another process while it runs, as `paygate phone` does.
-func TestMerchantsSandbox(t *testing.T) {
-	noLeaks(t)
-	dir := t.TempDir()
-	s := start(t, nil, "serve", "--dir", dir, "--listen", "127.0.0.1:0")
-	s.stdout.wait(t, sandboxRE, 15*time.Second)
-
-	list := mustRun(t, "merchants", "list", "--dir", dir)
-	if !tableRow([]string{"DEMO", "Demo Shop", "PGB ****9001", "+8613500135000", "-", "enabled"}).MatchString(list) {
-		t.Fatalf("the sandbox's merchants:\n%s", list)
-	}
-	mustRun(t, "merchants", "add", "--dir", dir, "--code", "CAFE", "--name", "Cafe", "--account", merchantAccount, "--phone", "13600136000")
-	mustRun(t, "merchants", "disable", "--dir", dir, "--code", "DEMO")
-	if code := s.stop(t); code != exitOK {
-		t.Fatalf("serve exit code %d\nstderr:\n%s", code, s.stderr)
-	}
-
-	// A restart keeps what the operator did: DEMO stays disabled.
-	s = start(t, nil, "serve", "--dir", dir, "--listen", "127.0.0.1:0")
-	s.stdout.wait(t, sandboxRE, 15*time.Second)
-	list = mustRun(t, "merchants", "list", "--dir", dir)
-	if !regexp.MustCompile(`(?m)^DEMO .* disabled$`).MatchString(list) || !regexp.MustCompile(`(?m)^CAFE\s+Cafe\s+PGB \*\*\*\*7788\s+\+8613600136000`).MatchString(list) {
-		t.Fatalf("after a restart:\n%s", list)
-	}
-	if code := s.stop(t); code != exitOK {
-		t.Fatalf("serve exit code %d\nstderr:\n%s", code, s.stderr)
 	}
 }

@@ -60,13 +60,11 @@ func usageErrorf(format string, args ...any) error {
 }
 
 // commands returns the command tree.
-//
-// SPEC.md §1 also names demo; it joins this table together with the flows
-// it plays, so that help never lists a command that does nothing.
 func commands() *command {
 	root := &command{name: "paygate"}
 	root.subs = []*command{
 		serveCommand(),
+		demoCommand(),
 		phoneCommand(),
 		{
 			name:    "sim",

@@ -164,16 +164,27 @@ func printBanner(w io.Writer, sb *gateway.Sandbox, dir string) {
 This is a sandbox. A simulated SMSC (SMPP on %s) stands in for the
 carrier and the phones are virtual: SMS commands go to %s, USSD is %s.
 A simulated bank (%s) holds demo accounts for 13800138000 and 13900139000,
-and merchant DEMO takes PAY. Data is kept in %s (paygate.db, data.key, pepper.key, bank.secret).
+and merchant DEMO takes PAY. Data is kept in %s (paygate.db, data.key, pepper.key, bank.secret,
+and admin.token, the sandbox operator's token for the admin API and paygate merchants).
 
 Try it, in another terminal:
   paygate phone sms%s 13800138000 HELP
   paygate phone sms%s 13800138000 "LINK PGB 6222020000000001"   (then the code, then PIN)
   paygate phone ussd%s 13800138000
+  paygate merchants list%s
 (paygate is ./bin/paygate after make build, or go run ./cmd/paygate.)
 
 Stop with Ctrl-C.
-`, url, sb.SMSC().Addr(), cfg.ShortCode, cfg.USSDCode, bankDesc(sb), dir, flags, flags, flags)
+`, url, sb.SMSC().Addr(), cfg.ShortCode, cfg.USSDCode, bankDesc(sb), dir, flags, flags, flags, merchantFlags(url))
+}
+
+// merchantFlags are the flags `paygate merchants` needs to reach the
+// sandbox at url from its directory.
+func merchantFlags(url string) string {
+	if url == defaultGatewayURL {
+		return ""
+	}
+	return " --url " + url
 }
 
 // bankDesc says where the sandbox's bank simulator listens.
