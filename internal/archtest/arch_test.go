@@ -50,6 +50,12 @@ var layerRules = []layerRule{
 		why:  "ussd turns transport-neutral dialogue events into screens; the SMPP and HTTP adapters live in gateway",
 	},
 	{
+		pkgs:  module + "/envelope/...",
+		deny:  append([]string{module + "/smpp/..."}, payments...),
+		tests: true,
+		why:   "envelope is the secure channel's byte format, shared by the gateway and the phone side; it knows nothing of payments or transports",
+	},
+	{
 		pkgs: module + "/store/...",
 		deny: []string{module + "/smpp/...", module + "/bank/...", module + "/ussd/...", module + "/gateway/...", module + "/cmd/..."},
 		why:  "store implements flows' ports and knows only flows",
@@ -82,7 +88,8 @@ var thirdPartyRules = []thirdPartyRule{
 			"github.com/nyaruka/phonenumbers/...",
 		},
 	},
-	{pkgs: module + "/ussd/..."}, // flows and the standard library only
+	{pkgs: module + "/ussd/..."},     // flows and the standard library only
+	{pkgs: module + "/envelope/..."}, // the standard library only
 	{
 		pkgs:  module + "/smpp/...",
 		allow: []string{"github.com/fiorix/go-smpp/...", "golang.org/x/text/..."},
