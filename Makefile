@@ -38,6 +38,10 @@ run: build ## build, then run the sandbox gateway on 127.0.0.1:8080 (RUNFLAGS="-
 demo: build ## play the scripted day (SMS, USSD, merchant push and terminal, a lockout); exits non-zero if any step deviates
 	./$(BIN)/paygate demo
 
+.PHONY: bench-ussd
+bench-ussd: build ## USSD screens with 1,000 live sessions over SMPP: menu and PIN latency, the gateway's RSS per 1,000 sessions
+	./$(BIN)/paygate bench --ussd --spawn $(BENCHFLAGS)
+
 .PHONY: test
 test: ## run every test with the race detector (the test command; CI runs it)
 	$(GO) test -race -count=1 ./...

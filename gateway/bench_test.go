@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"sort"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -17,13 +19,35 @@ import (
 
 // benchGateway starts a simulator and a gateway on SQLite (WAL,
 // synchronous=FULL) in a temporary directory.
+//
+// The environment changes it, to compare: PAYGATE_BENCH_PIN_WORKERS sets
+// pin_hash.workers (default: one per core);
+// PAYGATE_BENCH_PIN_EXTRA_PROCS=0 keeps GOMAXPROCS at one per core
+// instead of adding a P per PIN worker (gateway/pin.go);
+// PAYGATE_BENCH_SMSC_WINDOW sets the simulator's deliver_sm window
+// (default 512).
 func benchGateway(b *testing.B, change ...func(*config.Config)) (*smsc.Server, *gateway.Gateway) {
 	// As paygate serve does (cmd/paygate tuneGC), unless GOGC is set.
 	if os.Getenv("GOGC") == "" {
 		prev := debug.SetGCPercent(400)
 		b.Cleanup(func() { debug.SetGCPercent(prev) })
 	}
-	sim, err := smsc.Listen(smsc.Config{Window: 512, RetryInterval: time.Second})
+	// The PIN pool raises GOMAXPROCS; the testing package wants it back
+	// as it was once the benchmark ends (this cleanup runs last).
+	procs := runtime.GOMAXPROCS(0)
+	b.Cleanup(func() { runtime.GOMAXPROCS(procs) })
+	if v, err := strconv.ParseBool(os.Getenv("PAYGATE_BENCH_PIN_EXTRA_PROCS")); err == nil {
+		prev := gateway.SetPINExtraProcs(v)
+		b.Cleanup(func() { gateway.SetPINExtraProcs(prev) })
+	}
+	if n, err := strconv.Atoi(os.Getenv("PAYGATE_BENCH_PIN_WORKERS")); err == nil {
+		change = append(change, func(c *config.Config) { c.PINHash.Workers = n })
+	}
+	window := 512
+	if n, err := strconv.Atoi(os.Getenv("PAYGATE_BENCH_SMSC_WINDOW")); err == nil {
+		window = n
+	}
+	sim, err := smsc.Listen(smsc.Config{Window: window, RetryInterval: time.Second})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -2,13 +2,16 @@ package gateway_test
 
 import (
 	"context"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/paygate/paygate/flows"
+	"github.com/paygate/paygate/gateway"
 	"github.com/paygate/paygate/gateway/config"
+	"github.com/paygate/paygate/smpp/smsc"
 )
 
 // TestPINChecksBusy: with one PIN worker, slow hashes and a short
@@ -88,4 +91,54 @@ func TestPINChecksBusy(t *testing.T) {
 		t.Fatalf("%d wrong PINs counted", n)
 	}
 	w.check(liNum, wangNum, shopNum)
+}
+
+// TestPINWorkersHaveTheirOwnPs: a gateway adds a P per PIN worker to
+// GOMAXPROCS (gateway/pin.go: a running check holds its P, and menu
+// screens must not wait for one), and by default has one worker per P
+// the process had of its own, not counting the Ps added since; the Ps of
+// gateways in one process do not add up. (GOMAXPROCS set by someone
+// else to exactly what a pool raised it to would pass for the pool's.)
+func TestPINWorkersHaveTheirOwnPs(t *testing.T) {
+	prev := runtime.GOMAXPROCS(0)
+	t.Cleanup(func() { runtime.GOMAXPROCS(prev) })
+	start := func(workers int) int {
+		t.Helper()
+		sim, err := smsc.Listen(smsc.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sim.Close()
+		cfg := testConfig(t, t.TempDir(), sim.Addr(), 10)
+		cfg.PINHash.Workers = workers
+		gw, err := gateway.New(context.Background(), gateway.Options{Config: cfg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := runtime.GOMAXPROCS(0)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		gw.Close(ctx)
+		return got
+	}
+	for _, c := range []struct {
+		name    string
+		set     int // GOMAXPROCS set before the gateway starts; 0: left
+		workers int // pin_hash.workers
+		want    int // GOMAXPROCS once it started
+	}{
+		{"default: one worker a P", 2, 0, 4},
+		{"three workers", 0, 3, 5},
+		{"fewer than before: not given back", 0, 1, 5},
+		{"default again: counted from the process's own Ps", 0, 0, 5},
+		{"set by someone else since: that is the process's own", 3, 1, 4},
+		{"one P", 1, 0, 2},
+	} {
+		if c.set > 0 {
+			runtime.GOMAXPROCS(c.set)
+		}
+		if got := start(c.workers); got != c.want {
+			t.Errorf("%s: GOMAXPROCS %d, want %d", c.name, got, c.want)
+		}
+	}
 }

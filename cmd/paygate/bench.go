@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	crand "crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -12,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	mrand "math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
@@ -37,6 +40,7 @@ import (
 	"github.com/paygate/paygate/gateway/config"
 	"github.com/paygate/paygate/smpp"
 	"github.com/paygate/paygate/smpp/smsc"
+	"github.com/paygate/paygate/store"
 )
 
 // benchCommand is the transfer load tool: virtual phones send money to
@@ -66,7 +70,20 @@ func benchCommand() *command {
 			"--database postgres://… runs the gateway in a new schema of that\n" +
 			"database, dropped at the end. A spawned gateway takes the PIN cost from\n" +
 			"pin_hash in its config; the report says which parameters it really\n" +
-			"stored, and the gateway's own counters per transfer (its /metrics).",
+			"stored, and the gateway's own counters per transfer (its /metrics).\n\n" +
+			"--ussd runs USSD sessions over the same SMPP bind instead (RELIABILITY.md:\n" +
+			"screen latency with 1,000 live sessions, RSS per 1,000 live sessions).\n" +
+			"--sessions phones (each linked and with a PIN, written to the database\n" +
+			"before the gateway starts) each dial, choose Send money and name the next\n" +
+			"phone, answering each screen after a random 0–--think, and stand at the\n" +
+			"amount screen: every session live at once. They answer the amount, then\n" +
+			"the PIN. It prints the p50/p90/p99 of the menu screens (dial, 1, payee,\n" +
+			"amount) and of the PIN screen apart, the PIN checks made per second and\n" +
+			"those refused busy, and the gateway's RSS (VmRSS) with every session\n" +
+			"live less after a first round of as many sessions that ended, per 1,000\n" +
+			"sessions (RSS moves by a MiB or two on its own: with far fewer than\n" +
+			"1,000 sessions that figure is noise). Only with --spawn is that RSS the\n" +
+			"gateway's alone.",
 		setup: func(fs *flag.FlagSet) action {
 			var o benchOptions
 			fs.IntVar(&o.phones, "phones", 500, "virtual `phones`, each with a bank account; each pays the next one")
@@ -83,9 +100,35 @@ func benchCommand() *command {
 			fs.DurationVar(&o.poll, "poll", time.Millisecond, "how long the phones' SMS watcher gathers MTs before it looks (trades its CPU for think time)")
 			fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process over the measured transfers to `file`; samples carry the label part=gateway|simulators|driver")
 			fs.DurationVar(&o.bindWait, "bind-wait", 30*time.Second, "how long to wait for the gateway to bind")
+			fs.IntVar(&o.pinWorkers, "pin-workers", 0, "PIN checks the gateway makes at once (config pin_hash.workers; 0: its default)")
+			fs.BoolVar(&o.ussd, "ussd", false, "run USSD sessions, not SMS transfers: screen latency and RSS per 1,000 live sessions")
+			fs.IntVar(&o.sessions, "sessions", 1000, "--ussd: live USSD `sessions` at once, one a phone")
+			fs.DurationVar(&o.think, "think", 2*time.Second, "--ussd: a phone answers each screen after a random wait up to this")
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
 				if len(args) > 0 {
 					return usageErrorf("unexpected argument %q", args[0])
+				}
+				if o.pinWorkers < 0 {
+					return usageErrorf("--pin-workers must not be negative")
+				}
+				if o.ussd {
+					switch {
+					case o.sessions < 2 || o.sessions > benchMaxSessions:
+						return usageErrorf("--sessions must be from 2 to %d (each phone pays the next; two rounds of 2-byte session ids)", benchMaxSessions)
+					case o.think < 0:
+						return usageErrorf("--think must not be negative")
+					case o.pinMemoryKiB < 8:
+						return usageErrorf("--pin-memory-kib must be at least 8")
+					case o.pinTime < 1:
+						return usageErrorf("--pin-time must be at least 1")
+					case o.out != "text" && o.out != "json":
+						return usageErrorf("--out must be text or json")
+					case o.timeout <= 0:
+						return usageErrorf("--timeout must be more than 0")
+					case o.database != "sqlite" && !strings.HasPrefix(o.database, "postgres://") && !strings.HasPrefix(o.database, "postgresql://"):
+						return usageErrorf("--database must be sqlite or a postgres:// URL")
+					}
+					return runBenchUSSD(ctx, env, o)
 				}
 				if o.concurrency == 0 {
 					o.concurrency = min(o.phones, 100)
@@ -134,6 +177,10 @@ type benchOptions struct {
 	out                                   string
 	timeout, poll, bindWait, dedupeWindow time.Duration
 	cpuProfile                            string
+	pinWorkers                            int
+	ussd                                  bool
+	sessions                              int
+	think                                 time.Duration
 }
 
 // The bench's fixed choices.
@@ -162,6 +209,7 @@ type benchPhone struct {
 type benchText struct {
 	text string
 	at   time.Time
+	ussd bool // a USSD screen, not an SMS
 }
 
 // benchTransfer is one transfer as the phones see it.
@@ -406,7 +454,7 @@ func writeBenchConfig(dir string, o benchOptions, dbURL, smscAddr, bankURL, secr
 http: { listen: 127.0.0.1:0 }
 timezone: Asia/Shanghai
 dedupe_window: %s
-pin_hash: { memory_kib: %d, time: %d }
+pin_hash: { memory_kib: %d, time: %d, workers: %d }
 limits: { per_transfer: 100000000, per_day: 100000000000 }
 smsc:
   - name: bench
@@ -423,7 +471,7 @@ bank:
   code: %s
 keys: { pepper_file: pepper.key, data_key_file: data.key }
 admin: { token_file: admin.token }
-`, yamlQuote(dbURL), o.dedupeWindow, o.pinMemoryKiB, o.pinTime, smscAddr, o.dlr, yamlQuote(bankURL), benchBank)
+`, yamlQuote(dbURL), o.dedupeWindow, o.pinMemoryKiB, o.pinTime, o.pinWorkers, smscAddr, o.dlr, yamlQuote(bankURL), benchBank)
 	path := filepath.Join(dir, "paygate.yaml")
 	return path, os.WriteFile(path, []byte(cfg), 0o600)
 }
@@ -932,7 +980,8 @@ func (w *watcher) read(p *benchPhone) {
 		w.total++
 		d := smpp.NewDelivery("", mt.PDU)
 		if d.Parts == 1 {
-			w.text(p, benchText{text: d.Text(), at: mt.At})
+			_, ussd := d.USSD()
+			w.text(p, benchText{text: d.Text(), at: mt.At, ussd: ussd})
 			continue
 		}
 		parts, done, err := w.reasm.Add(mt.PDU.Source.Addr, p.num, d.Concat, d.Payload)
@@ -1511,4 +1560,645 @@ func (r *benchReport) print(w io.Writer) {
 		fmt.Fprintf(w, "failure: %s\n", f)
 	}
 	fmt.Fprintf(w, "SMS watcher: %d wakes, %d phone reads, %d full scans, %.2fs busy\n", r.Watcher.Wakes, r.Watcher.PhoneReads, r.Watcher.FullScans, r.Watcher.BusySeconds)
+}
+
+// USSD mode (--ussd).
+
+// benchMaxSessions bounds --sessions: two rounds of distinct 2-byte
+// its_session_info ids.
+const benchMaxSessions = 30000
+
+// benchUSSDCode is the service code the bench phones dial: the
+// gateway's default ussd_code.
+const benchUSSDCode = "*384#"
+
+// benchUSSDRelease is the ussd_service_op a phone ends a session with:
+// the gateway ends a session, without a screen, on any op but 1 (dial)
+// and 18 (answer).
+const benchUSSDRelease byte = 0x13
+
+// benchUSSDReport is what bench --ussd prints; --out json prints it as is.
+type benchUSSDReport struct {
+	Sessions           int             `json:"sessions"`
+	ThinkMs            float64         `json:"think_max_ms"`
+	Database           string          `json:"database"`
+	PINMemoryKiB       int             `json:"pin_memory_kib"`
+	PINTime            int             `json:"pin_time"`
+	PINWorkers         int             `json:"pin_workers"` // config pin_hash.workers; 0: the gateway's default
+	PINHashStored      string          `json:"pin_hash_stored"`
+	Spawned            bool            `json:"spawned"`
+	GatewayPID         int             `json:"gateway_pid,omitempty"`
+	Cores              int             `json:"cores"`
+	LiveSessions       int             `json:"live_sessions"` // in the gateway's database, every phone standing at the amount screen
+	MenuScreens        int             `json:"menu_screens"`
+	Menu               benchLatency    `json:"menu_screens_ms"` // dial, 1, payee, amount: from the MO queued at the SMSC to the screen accepted there
+	PINScreens         int             `json:"pin_screens"`
+	PIN                benchLatency    `json:"pin_screens_ms"`
+	PINChecked         int             `json:"pin_checked"` // answered "a code is on its way"
+	PINBusy            int             `json:"pin_busy"`    // answered "could not check, nothing counted": no PIN worker free within pin_hash.max_wait
+	PINPhaseSeconds    float64         `json:"pin_phase_seconds"`
+	PINChecksPerSecond float64         `json:"pin_checks_per_second"` // checked over the release, amount screens and think time included
+	CodeSMS            int             `json:"code_sms"`              // one-time codes texted to the phones whose PIN was checked
+	Memory             benchUSSDMemory `json:"memory"`
+	GatewayCPUSeconds  float64         `json:"gateway_cpu_seconds,omitempty"` // over the release
+	BenchCPUSeconds    float64         `json:"bench_cpu_seconds"`             // this process, over the release
+	// From the gateway's /metrics at the end: its GOMAXPROCS (the PIN
+	// pool adds a P per worker) and its longest GC stop-the-world among
+	// the last 256 collections.
+	GatewayProcs      int      `json:"gateway_gomaxprocs,omitempty"`
+	GatewayGCPauseMax float64  `json:"gateway_gc_pause_max_ms,omitempty"`
+	Failed            int      `json:"failed"` // phones whose dialogue went wrong
+	Failures          []string `json:"failures,omitempty"`
+	OK                bool     `json:"ok"`
+}
+
+// benchUSSDMemory is the resident memory (VmRSS) of the gateway's
+// process (with --spawn; else of the bench's whole process), at four
+// moments. The sessions live in the database, so what they cost the
+// process is the growth from warm to live: the warm round ran as many
+// sessions the same way and ended them, so buffers, goroutines, caches
+// and the heap have grown to their working size. From idle to live adds
+// that first growth too.
+type benchUSSDMemory struct {
+	Scope              string  `json:"scope"`
+	IdleRSSMiB         float64 `json:"idle_rss_mib"`                   // bound, before any session
+	WarmRSSMiB         float64 `json:"warm_rss_mib"`                   // after a first round of as many sessions, all ended
+	LiveRSSMiB         float64 `json:"live_rss_mib"`                   // every session of the second round live
+	PeakRSSMiB         float64 `json:"peak_rss_mib"`                   // VmHWM at the end: the PIN checks' memory included
+	PerThousandMiB     float64 `json:"rss_mib_per_1000_sessions"`      // (live − warm) per 1,000 sessions
+	ColdPerThousandMiB float64 `json:"cold_rss_mib_per_1000_sessions"` // (live − idle) per 1,000 sessions
+	// From the gateway's /metrics, live − warm: its Go heap in use
+	// (garbage not yet collected included) and goroutines.
+	HeapPerThousandMiB float64 `json:"heap_inuse_mib_per_1000_sessions"`
+	GoroutinesLive     int     `json:"goroutines_live_minus_warm"`
+	WarmLiveSessions   int     `json:"warm_live_sessions"` // sessions left in the database after the warm round: 0
+	// The Go runtime's share of the gateway's memory at idle, warm and
+	// live (its /metrics): what is not in it is C's (SQLite) and code.
+	GoIdle benchGoMemory `json:"go_idle"`
+	GoWarm benchGoMemory `json:"go_warm"`
+	GoLive benchGoMemory `json:"go_live"`
+}
+
+// benchGoMemory is the Go runtime's memory, MiB, from go_memstats_*.
+type benchGoMemory struct {
+	HeapInuse float64 `json:"heap_inuse_mib"` // spans with objects, garbage included
+	HeapFree  float64 `json:"heap_free_mib"`  // free spans not yet given back to the OS
+	Stacks    float64 `json:"stacks_mib"`
+	Other     float64 `json:"other_mib"` // the runtime's own structures: GC metadata, buffers, caches
+}
+
+func goMemory(m gatewayMetrics) benchGoMemory {
+	if m == nil {
+		return benchGoMemory{}
+	}
+	mib := func(v float64) float64 { return math.Round(v/(1<<20)*100) / 100 }
+	return benchGoMemory{
+		HeapInuse: mib(m.sum("go_memstats_heap_inuse_bytes")),
+		HeapFree:  mib(m.sum("go_memstats_heap_idle_bytes") - m.sum("go_memstats_heap_released_bytes")),
+		Stacks:    mib(m.sum("go_memstats_stack_sys_bytes")),
+		Other: mib(m.sum("go_memstats_mspan_sys_bytes") + m.sum("go_memstats_mcache_sys_bytes") + m.sum("go_memstats_buck_hash_sys_bytes") +
+			m.sum("go_memstats_gc_sys_bytes") + m.sum("go_memstats_other_sys_bytes")),
+	}
+}
+
+// runBenchUSSD runs the USSD bench: simulators, the phones written to
+// the database, the gateway, a warm round, the measured round, report.
+func runBenchUSSD(ctx context.Context, env *cmdEnv, o benchOptions) error {
+	dir, err := os.MkdirTemp("", "paygate-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	secret := randomHex(32)
+	bk, err := banksim.New(banksim.Config{Secret: bank.Secret(secret), Code: benchBank, Currency: "CNY"})
+	if err != nil {
+		return err
+	}
+	bkSrv, err := banksim.Listen("127.0.0.1:0", bk)
+	if err != nil {
+		return err
+	}
+	defer bkSrv.Close()
+	sim, err := smsc.Listen(smsc.Config{Window: max(512, 2*o.sessions), RetryInterval: time.Second, Logger: env.log})
+	if err != nil {
+		return err
+	}
+	defer sim.Close()
+
+	phones := make([]*benchPhone, o.sessions)
+	for i := range phones {
+		p := &benchPhone{
+			idx:     i,
+			num:     fmt.Sprintf("+86139%08d", 30_000_000+i),
+			account: fmt.Sprintf("62220301%08d", i+1),
+			inbox:   make(chan benchText, 64),
+		}
+		p.local = strings.TrimPrefix(p.num, "+86")
+		if err := bk.Open(banksim.Account{Bank: benchBank, Number: flows.AccountNumber(p.account),
+			Holder: fmt.Sprintf("Bench Holder%d", i), Phone: flows.MSISDN(p.num), Balance: benchOpening}); err != nil {
+			return fmt.Errorf("opening the bank accounts: %w", err)
+		}
+		phones[i] = p
+	}
+	dbURL, dbDesc, dropSchema, err := benchDatabase(ctx, o.database)
+	if err != nil {
+		return err
+	}
+	defer dropSchema()
+	cfgPath, err := writeBenchConfig(dir, o, dbURL, sim.Addr(), bkSrv.URL(), secret)
+	if err != nil {
+		return err
+	}
+	if err := benchSeedUSSD(ctx, dir, dbURL, phones, o); err != nil {
+		return fmt.Errorf("writing the phones to the database: %w", err)
+	}
+
+	rep := &benchUSSDReport{
+		Sessions: o.sessions, ThinkMs: ms(o.think), Database: dbDesc, PINMemoryKiB: o.pinMemoryKiB, PINTime: o.pinTime,
+		PINWorkers: o.pinWorkers, Spawned: o.spawn, Cores: runtime.NumCPU(),
+		PINHashStored: storedPINParams(ctx, dir, dbURL),
+	}
+	gw, err := startBenchGateway(ctx, env, o, cfgPath)
+	if err != nil {
+		return err
+	}
+	defer gw.stop()
+	rep.GatewayPID = gw.pid()
+	if err := gw.waitBound(ctx, sim, o.bindWait); err != nil {
+		return err
+	}
+	rep.Memory.Scope = "gateway process"
+	if !o.spawn {
+		rep.Memory.Scope = "bench process: gateway, simulators and phones (use --spawn for the gateway's own)"
+	}
+	gwAddr := gw.httpAddr()
+
+	w := newWatcher(sim, phones, o.poll)
+	wctx, stopWatch := context.WithCancel(ctx)
+	watchDone := make(chan struct{})
+	go func() { defer close(watchDone); w.run(wctx) }()
+	defer func() { stopWatch(); <-watchDone }()
+
+	// What the process holds once it has settled: screens sent, the
+	// steps' goroutines gone.
+	const settle = time.Second
+	memAt := func() (rss, hwm int64, err error) {
+		time.Sleep(settle)
+		return procMemory(gw.pid())
+	}
+	idle, _, err := memAt()
+	if err != nil {
+		return fmt.Errorf("reading the gateway's memory: %w", err)
+	}
+	rep.Memory.GoIdle = goMemory(scrapeMetrics(ctx, gwAddr))
+
+	// The warm round: every phone walks to the amount screen and hangs up.
+	var fail benchFailures
+	benchUSSDRound(ctx, w, sim, phones, o, 0, &fail, nil)
+	warm, _, err := memAt()
+	if err != nil {
+		return err
+	}
+	if rep.Memory.WarmLiveSessions, err = benchLiveSessions(ctx, dir, dbURL); err != nil {
+		return err
+	}
+	m0 := scrapeMetrics(ctx, gwAddr)
+
+	// The measured round: every phone stands at the amount screen, then
+	// answers it and the PIN screen.
+	res := &benchUSSDResults{standing: make(chan struct{}, len(phones)), release: make(chan struct{})}
+	rctx, stopRound := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); benchUSSDRound(rctx, w, sim, phones, o, 1, &fail, res) }()
+	defer func() { stopRound(); <-done }() // on an early return: the phones stop waiting for the release
+	for range phones {
+		<-res.standing
+	}
+	live, _, err := memAt()
+	if err != nil {
+		return err
+	}
+	m1 := scrapeMetrics(ctx, gwAddr)
+	if rep.LiveSessions, err = benchLiveSessions(ctx, dir, dbURL); err != nil {
+		return err
+	}
+	gwCPU0, selfCPU0 := gw.cpu(), selfCPU()
+	res.released = time.Now()
+	close(res.release)
+	<-done
+	gwCPU1, selfCPU1 := gw.cpu(), selfCPU()
+	_, peak, err := procMemory(gw.pid())
+	if err != nil {
+		return err
+	}
+	if m := scrapeMetrics(ctx, gwAddr); m != nil {
+		rep.GatewayProcs = int(m.sum("go_sched_gomaxprocs_threads"))
+		rep.GatewayGCPauseMax = math.Round(m.sum("go_gc_duration_seconds", `quantile="1"`)*1e5) / 100
+	}
+
+	mib := func(b int64) float64 { return math.Round(float64(b)/(1<<20)*100) / 100 }
+	per1000 := func(b float64) float64 { return math.Round(b/float64(o.sessions)*1000/(1<<20)*100) / 100 }
+	rep.Memory.IdleRSSMiB, rep.Memory.WarmRSSMiB, rep.Memory.LiveRSSMiB, rep.Memory.PeakRSSMiB = mib(idle), mib(warm), mib(live), mib(peak)
+	rep.Memory.PerThousandMiB = per1000(float64(live - warm))
+	rep.Memory.ColdPerThousandMiB = per1000(float64(live - idle))
+	if m0 != nil && m1 != nil {
+		rep.Memory.HeapPerThousandMiB = per1000(m1.sum("go_memstats_heap_inuse_bytes") - m0.sum("go_memstats_heap_inuse_bytes"))
+		rep.Memory.GoroutinesLive = int(m1.sum("go_goroutines") - m0.sum("go_goroutines"))
+	}
+	rep.Memory.GoWarm, rep.Memory.GoLive = goMemory(m0), goMemory(m1)
+	if gwCPU0 >= 0 && gwCPU1 >= 0 {
+		rep.GatewayCPUSeconds = (gwCPU1 - gwCPU0).Seconds()
+	}
+	rep.BenchCPUSeconds = (selfCPU1 - selfCPU0).Seconds()
+	res.fill(rep)
+	rep.Failed, rep.Failures = fail.n, fail.msgs
+	if rep.LiveSessions < o.sessions {
+		rep.addFailure(fmt.Sprintf("%d live sessions in the database with every phone standing, want %d", rep.LiveSessions, o.sessions))
+	}
+	if rep.Memory.WarmLiveSessions != 0 {
+		rep.addFailure(fmt.Sprintf("%d sessions still live after the warm round ended them", rep.Memory.WarmLiveSessions))
+	}
+	if rep.CodeSMS != rep.PINChecked {
+		rep.addFailure(fmt.Sprintf("%d PINs checked, %d one-time code SMS", rep.PINChecked, rep.CodeSMS))
+	}
+	rep.OK = rep.Failed == 0 && len(rep.Failures) == 0
+
+	if o.out == "json" {
+		enc := json.NewEncoder(env.stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(rep)
+	} else {
+		rep.print(env.stdout)
+	}
+	if !rep.OK {
+		return errors.New("bench: USSD dialogues went wrong (see the report)")
+	}
+	return nil
+}
+
+func (r *benchUSSDReport) addFailure(s string) {
+	if len(r.Failures) < 20 {
+		r.Failures = append(r.Failures, s)
+	}
+}
+
+// benchFailures gathers the phones' failures.
+type benchFailures struct {
+	mu   sync.Mutex
+	n    int
+	msgs []string
+}
+
+func (f *benchFailures) add(format string, args ...any) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.n++
+	if len(f.msgs) < 20 {
+		f.msgs = append(f.msgs, fmt.Sprintf(format, args...))
+	}
+}
+
+// benchUSSDResults are the measured round's: latencies, PIN outcomes.
+type benchUSSDResults struct {
+	standing chan struct{} // a phone is at the amount screen, or has failed before it
+	release  chan struct{} // closed: answer the amount
+	released time.Time
+
+	mu            sync.Mutex
+	menu, pin     []time.Duration
+	checked, busy int
+	codes         int
+	lastPIN       time.Time
+}
+
+func (r *benchUSSDResults) fill(rep *benchUSSDReport) {
+	lat := func(name string, ds []time.Duration) benchLatency {
+		if len(ds) == 0 {
+			return benchLatency{Name: name}
+		}
+		slices.Sort(ds)
+		return benchLatency{Name: name, P50: ms(quantile(ds, 0.50)), P90: ms(quantile(ds, 0.90)), P99: ms(quantile(ds, 0.99)), Max: ms(ds[len(ds)-1])}
+	}
+	rep.MenuScreens, rep.PINScreens = len(r.menu), len(r.pin)
+	rep.Menu = lat("menu screens (dial, 1, payee, amount)", r.menu)
+	rep.PIN = lat("PIN screen", r.pin)
+	rep.PINChecked, rep.PINBusy, rep.CodeSMS = r.checked, r.busy, r.codes
+	if r.lastPIN.After(r.released) {
+		rep.PINPhaseSeconds = math.Round(r.lastPIN.Sub(r.released).Seconds()*1000) / 1000
+		rep.PINChecksPerSecond = math.Round(float64(r.checked)/r.lastPIN.Sub(r.released).Seconds()*10) / 10
+	}
+}
+
+// benchUSSDRound runs a session on every phone at once: dial, 1 (Send
+// money), the next phone's number, each answered after a random think.
+// With res nil (the warm round) each phone then hangs up; else it says
+// it stands, waits for the release, answers the amount and the PIN, and
+// waits for its one-time code SMS when the PIN was checked. round
+// chooses the session ids.
+func benchUSSDRound(ctx context.Context, w *watcher, sim *smsc.Server, phones []*benchPhone, o benchOptions, round int, fail *benchFailures, res *benchUSSDResults) {
+	var wg sync.WaitGroup
+	for i, p := range phones {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stood := false
+			defer func() {
+				if res != nil && !stood {
+					res.standing <- struct{}{}
+				}
+			}()
+			id := round*len(phones) + i
+			s := &benchUSSDSession{w: w, sim: sim, p: p, id: []byte{byte(id >> 8), byte(id)}, o: o}
+			var menu []time.Duration
+			for _, step := range []struct {
+				op         byte
+				text, want string
+			}{
+				{smpp.USSDPSSRIndication, benchUSSDCode, "Send money"},
+				{smpp.USSDUSSRConfirm, "1", "Payee"},
+				{smpp.USSDUSSRConfirm, phones[(i+1)%len(phones)].local, "Amount"},
+			} {
+				got, d, err := s.screen(ctx, step.op, step.text)
+				if err == nil && !strings.Contains(got.text, step.want) {
+					err = fmt.Errorf("%q", maskDigits(got.text))
+				}
+				if err != nil {
+					fail.add("phone %d, round %d, answering %q: %v", p.idx, round, maskDigits(step.text), err)
+					return
+				}
+				menu = append(menu, d)
+			}
+			if res == nil {
+				if err := sim.WaitDelivered(ctx, sim.InjectUSSD(p.num, benchUSSDCode, benchUSSDRelease, smpp.TagITSSessionInfo, s.id, "")); err != nil {
+					fail.add("phone %d: hanging up: %v", p.idx, err)
+				}
+				return
+			}
+			stood = true
+			res.standing <- struct{}{}
+			select {
+			case <-res.release:
+			case <-ctx.Done():
+				return
+			}
+			got, d, err := s.screen(ctx, smpp.USSDUSSRConfirm, strconv.Itoa(5+i%50))
+			if err == nil && !strings.Contains(got.text, "Enter PIN") {
+				err = fmt.Errorf("%q", maskDigits(got.text))
+			}
+			if err != nil {
+				fail.add("phone %d, answering the amount: %v", p.idx, err)
+				return
+			}
+			menu = append(menu, d)
+			got, pd, err := s.screen(ctx, smpp.USSDUSSRConfirm, benchPIN)
+			if err != nil {
+				fail.add("phone %d, answering the PIN: %v", p.idx, err)
+				return
+			}
+			checked := strings.Contains(got.text, "code is on its way")
+			busy := strings.Contains(got.text, "could not check")
+			if !checked && !busy {
+				fail.add("phone %d, answering the PIN: %q", p.idx, maskDigits(got.text))
+			}
+			if checked && s.sms == 0 {
+				if err := s.waitSMS(ctx); err != nil {
+					fail.add("phone %d: its one-time code: %v", p.idx, err)
+				}
+			}
+			res.mu.Lock()
+			defer res.mu.Unlock()
+			res.menu = append(res.menu, menu...)
+			res.pin = append(res.pin, pd)
+			if got.at.After(res.lastPIN) {
+				res.lastPIN = got.at
+			}
+			switch {
+			case checked:
+				res.checked++
+				res.codes += min(s.sms, 1)
+			case busy:
+				res.busy++
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// benchUSSDSession is one phone's USSD session.
+type benchUSSDSession struct {
+	w   *watcher
+	sim *smsc.Server
+	p   *benchPhone
+	id  []byte // its_session_info
+	o   benchOptions
+	sms int // SMS the phone received meanwhile (its one-time code)
+}
+
+// screen answers the session's screen (or dials) after a random think
+// and returns the next screen and its latency: from the MO queued at the
+// SMSC to the screen accepted there.
+func (s *benchUSSDSession) screen(ctx context.Context, op byte, text string) (benchText, time.Duration, error) {
+	if s.o.think > 0 {
+		time.Sleep(mrand.N(s.o.think))
+	}
+	s.w.expect(s.p, 1)
+	at := time.Now()
+	s.sim.InjectUSSD(s.p.num, benchUSSDCode, op, smpp.TagITSSessionInfo, s.id, text)
+	for {
+		txt, err := s.p.next(ctx, s.o.timeout)
+		if err != nil {
+			return txt, 0, err
+		}
+		if txt.ussd {
+			return txt, txt.at.Sub(at), nil
+		}
+		s.sms++ // the code SMS came first
+		s.w.expect(s.p, 1)
+	}
+}
+
+// waitSMS waits for the phone's next SMS.
+func (s *benchUSSDSession) waitSMS(ctx context.Context) error {
+	s.w.expect(s.p, 1)
+	for {
+		txt, err := s.p.next(ctx, s.o.timeout)
+		if err != nil {
+			return err
+		}
+		if !txt.ussd {
+			s.sms++
+			return nil
+		}
+		s.w.expect(s.p, 1)
+	}
+}
+
+// benchSeedUSSD writes every phone into the gateway's database before it
+// starts, linked to its bank account and with the bench PIN (hashed at
+// --pin-memory-kib and --pin-time under the gateway's pepper): the
+// sessions are measured, not the linking, and no PIN is hashed in the
+// gateway before the release.
+func benchSeedUSSD(ctx context.Context, dir, dbURL string, phones []*benchPhone, o benchOptions) error {
+	key := func(name string) ([32]byte, error) {
+		var k [32]byte
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			return k, err
+		}
+		_, err = hex.Decode(k[:], bytes.TrimSpace(b))
+		return k, err
+	}
+	dataKey, err := key("data.key")
+	if err != nil {
+		return err
+	}
+	pepper, err := key("pepper.key")
+	if err != nil {
+		return err
+	}
+	dsn := dbURL
+	if name, ok := strings.CutPrefix(dbURL, "sqlite:"); ok {
+		dsn = "sqlite:" + filepath.Join(dir, name)
+	}
+	db, err := store.Open(ctx, dsn, store.Options{Keys: store.Keys{DataKey: dataKey}})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.Migrate(ctx); err != nil {
+		return err
+	}
+	h, err := flows.NewPINHasher(pepper[:], flows.Argon2Params{Time: uint32(o.pinTime), MemoryKiB: uint32(o.pinMemoryKiB), Threads: 1, KeyLen: flows.DefaultArgon2.KeyLen}, crand.Reader)
+	if err != nil {
+		return err
+	}
+	hash, err := h.Hash(benchPIN)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	for lo := 0; lo < len(phones); lo += 500 {
+		err := db.Step(ctx, func(tx *store.Tx) error {
+			for _, p := range phones[lo:min(lo+500, len(phones))] {
+				ph := flows.MSISDN(p.num)
+				if err := tx.SaveSubscriber(ctx, flows.Subscriber{Phone: ph, Created: now, PIN: hash}); err != nil {
+					return err
+				}
+				a := &flows.Account{Bank: benchBank, Number: flows.AccountNumber(p.account), Holder: flows.MaskName(fmt.Sprintf("Bench Holder%d", p.idx)), Default: true, Linked: now}
+				if err := tx.SaveAccount(ctx, ph, a); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// benchSQL opens the gateway's database for the bench's own queries:
+// read-only for SQLite. ph is its first placeholder.
+func benchSQL(dir, dbURL string) (db *sql.DB, ph string, err error) {
+	if name, ok := strings.CutPrefix(dbURL, "sqlite:"); ok {
+		db, err = sql.Open("sqlite3", "file:"+filepath.Join(dir, name)+"?mode=ro")
+		return db, "?", err
+	}
+	db, err = sql.Open("pgx", dbURL)
+	return db, "$1", err
+}
+
+// benchLiveSessions counts the USSD sessions live in the gateway's
+// database.
+func benchLiveSessions(ctx context.Context, dir, dbURL string) (int, error) {
+	db, ph, err := benchSQL(dir, dbURL)
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	var n int
+	err = db.QueryRowContext(ctx, "SELECT COUNT(*) FROM ussd_sessions WHERE expires_at >= "+ph, time.Now().UnixMicro()).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("counting live USSD sessions: %w", err)
+	}
+	return n, nil
+}
+
+// procMemory returns the resident set (VmRSS) and its peak (VmHWM) of
+// process pid (0: this one), in bytes, from /proc (Linux).
+func procMemory(pid int) (rss, hwm int64, err error) {
+	path := "/proc/self/status"
+	if pid > 0 {
+		path = fmt.Sprintf("/proc/%d/status", pid)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		name, v, _ := strings.Cut(line, ":")
+		f := strings.Fields(v)
+		if len(f) != 2 || f[1] != "kB" || (name != "VmRSS" && name != "VmHWM") {
+			continue
+		}
+		kb, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("%s: %s: %w", path, name, err)
+		}
+		if name == "VmRSS" {
+			rss = kb << 10
+		} else {
+			hwm = kb << 10
+		}
+	}
+	if rss == 0 {
+		return 0, 0, fmt.Errorf("%s: no VmRSS", path)
+	}
+	return rss, hwm, nil
+}
+
+func (r *benchUSSDReport) print(w io.Writer) {
+	where := "in this process"
+	if r.Spawned {
+		where = fmt.Sprintf("spawned, pid %d", r.GatewayPID)
+	}
+	workers := "the gateway's default"
+	if r.PINWorkers > 0 {
+		workers = strconv.Itoa(r.PINWorkers)
+	}
+	fmt.Fprintf(w, "paygate bench --ussd: %d live sessions over SMPP, answers after 0–%.0f ms; %s; PIN hash %s, %s PIN workers; %d cores; gateway %s\n",
+		r.Sessions, r.ThinkMs, r.Database, r.PINHashStored, workers, r.Cores, where)
+	fmt.Fprintf(w, "latency, ms (queued at the SMSC → accepted there)   count      p50      p90      p99      max\n")
+	for _, l := range []struct {
+		n int
+		l benchLatency
+	}{{r.MenuScreens, r.Menu}, {r.PINScreens, r.PIN}} {
+		fmt.Fprintf(w, "  %-48s %5d %8.2f %8.2f %8.2f %8.2f\n", l.l.Name, l.n, l.l.P50, l.l.P90, l.l.P99, l.l.Max)
+	}
+	fmt.Fprintf(w, "PIN screens: %d checked (%d code SMS), %d refused busy; %.1f checks/s over the %.2fs from the release to the last PIN screen\n",
+		r.PINChecked, r.CodeSMS, r.PINBusy, r.PINChecksPerSecond, r.PINPhaseSeconds)
+	m := r.Memory
+	fmt.Fprintf(w, "RSS of the %s, MiB: idle %.2f, after a warm round of %d ended sessions %.2f, with %d sessions live %.2f (%d in the database), peak %.2f\n",
+		m.Scope, m.IdleRSSMiB, r.Sessions, m.WarmRSSMiB, r.Sessions, m.LiveRSSMiB, r.LiveSessions, m.PeakRSSMiB)
+	fmt.Fprintf(w, "RSS per 1,000 live sessions: %.2f MiB (live − warm); %.2f MiB from idle (first use included)\n", m.PerThousandMiB, m.ColdPerThousandMiB)
+	fmt.Fprintf(w, "gateway's /metrics, live − warm: Go heap in use %.2f MiB per 1,000 sessions (uncollected garbage included), %+d goroutines\n", m.HeapPerThousandMiB, m.GoroutinesLive)
+	for _, g := range []struct {
+		name string
+		m    benchGoMemory
+	}{{"idle", m.GoIdle}, {"warm", m.GoWarm}, {"live", m.GoLive}} {
+		fmt.Fprintf(w, "  Go runtime, %s: heap in use %.2f, heap free but kept %.2f, stacks %.2f, other %.2f MiB\n", g.name, g.m.HeapInuse, g.m.HeapFree, g.m.Stacks, g.m.Other)
+	}
+	if r.GatewayCPUSeconds > 0 {
+		fmt.Fprintf(w, "CPU over the release: gateway %.1fs, bench (simulators, phones) %.1fs\n", r.GatewayCPUSeconds, r.BenchCPUSeconds)
+	}
+	if r.GatewayProcs > 0 {
+		fmt.Fprintf(w, "gateway: GOMAXPROCS %d; longest GC pause of its last 256 collections %.2f ms\n", r.GatewayProcs, r.GatewayGCPauseMax)
+	}
+	for _, f := range r.Failures {
+		fmt.Fprintf(w, "failure: %s\n", f)
+	}
+	if r.Failed > 0 {
+		fmt.Fprintf(w, "%d phones failed\n", r.Failed)
+	}
 }

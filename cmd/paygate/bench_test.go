@@ -110,3 +110,95 @@ func TestQuantile(t *testing.T) {
 		t.Errorf("quantile of one = %v", got)
 	}
 }
+
+// bench --ussd, small, with the gateway as a separate process: the
+// report's fields hang together (not its timings).
+func TestBenchUSSDSpawn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a gateway process")
+	}
+	t.Setenv("PAYGATE_TEST_CHILD", "1")
+	out, errOut := newSyncBuffer(), newSyncBuffer()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const n = 20
+	args := append([]string{"bench", "--ussd", "--spawn", "--sessions", "20", "--think", "50ms", "--pin-workers", "1", "--out", "json", "--timeout", "30s"}, cheapPIN...)
+	if code := run(ctx, args, func(string) string { return "" }, out, errOut); code != exitOK {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errOut.String())
+	}
+	var rep benchUSSDReport
+	if err := json.Unmarshal([]byte(out.String()), &rep); err != nil {
+		t.Fatalf("report is not JSON: %v\n%s", err, out.String())
+	}
+	if !rep.OK || rep.Failed != 0 || len(rep.Failures) > 0 {
+		t.Errorf("ok %v, %d failed: %v", rep.OK, rep.Failed, rep.Failures)
+	}
+	if !rep.Spawned || rep.GatewayPID == 0 || rep.Sessions != n || rep.PINWorkers != 1 || rep.PINHashStored != "m=64,t=1,p=1" {
+		t.Errorf("spawned %v, pid %d, %d sessions, %d PIN workers, hashes %q", rep.Spawned, rep.GatewayPID, rep.Sessions, rep.PINWorkers, rep.PINHashStored)
+	}
+	if rep.LiveSessions < n || rep.Memory.WarmLiveSessions != 0 {
+		t.Errorf("%d sessions live with every phone standing, %d after the warm round", rep.LiveSessions, rep.Memory.WarmLiveSessions)
+	}
+	// Four menu screens and one PIN screen a phone; every PIN screen
+	// checked or refused busy, a code SMS for each checked.
+	if rep.MenuScreens != 4*n || rep.PINScreens != n || rep.PINChecked+rep.PINBusy != n || rep.PINChecked == 0 || rep.CodeSMS != rep.PINChecked {
+		t.Errorf("%d menu screens, %d PIN screens: %d checked, %d busy, %d code SMS", rep.MenuScreens, rep.PINScreens, rep.PINChecked, rep.PINBusy, rep.CodeSMS)
+	}
+	for _, l := range []benchLatency{rep.Menu, rep.PIN} {
+		if l.Name == "" || l.P50 <= 0 || l.P50 > l.P90 || l.P90 > l.P99 || l.P99 > l.Max {
+			t.Errorf("latency %+v", l)
+		}
+	}
+	if rep.PINChecksPerSecond <= 0 || rep.PINPhaseSeconds <= 0 {
+		t.Errorf("%v PIN checks/s over %vs", rep.PINChecksPerSecond, rep.PINPhaseSeconds)
+	}
+	m := rep.Memory
+	if m.Scope != "gateway process" || m.IdleRSSMiB <= 0 || m.WarmRSSMiB <= 0 || m.LiveRSSMiB <= 0 || m.PeakRSSMiB < m.LiveRSSMiB {
+		t.Errorf("memory %+v", m)
+	}
+	// The per-1,000 figures are the differences, scaled.
+	per := func(d float64) float64 { return d / n * 1000 }
+	for _, c := range []struct {
+		name      string
+		got, want float64
+	}{
+		{"rss per 1000", m.PerThousandMiB, per(m.LiveRSSMiB - m.WarmRSSMiB)},
+		{"cold rss per 1000", m.ColdPerThousandMiB, per(m.LiveRSSMiB - m.IdleRSSMiB)},
+	} {
+		// Rounding: the MiB figures have two decimals.
+		if d := c.got - c.want; d > per(0.011) || d < -per(0.011) {
+			t.Errorf("%s: %v, from the RSS figures %v", c.name, c.got, c.want)
+		}
+	}
+}
+
+func TestBenchUSSDUsage(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"one session", []string{"--ussd", "--sessions", "1"}, "--sessions"},
+		{"too many sessions", []string{"--ussd", "--sessions", "40000"}, "--sessions"},
+		{"negative think", []string{"--ussd", "--think", "-1s"}, "--think"},
+		{"negative workers", []string{"--ussd", "--pin-workers", "-1"}, "--pin-workers"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errOut := newSyncBuffer(), newSyncBuffer()
+			code := run(context.Background(), append([]string{"bench"}, tc.args...), func(string) string { return "" }, out, errOut)
+			if code != exitUsage || !strings.Contains(errOut.String(), tc.want) {
+				t.Errorf("exit %d, want %d; stderr %q, want %q in it", code, exitUsage, errOut.String(), tc.want)
+			}
+		})
+	}
+}
+
+func TestProcMemory(t *testing.T) {
+	rss, hwm, err := procMemory(0)
+	if err != nil {
+		t.Skipf("no /proc here: %v", err)
+	}
+	if rss <= 0 || hwm < rss {
+		t.Errorf("VmRSS %d, VmHWM %d", rss, hwm)
+	}
+}
