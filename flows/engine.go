@@ -358,12 +358,12 @@ func (e *Engine) OperatorUnlock(ctx context.Context, tx Tx, phone MSISDN, now ti
 // is told by SMS. Blocking a blocked phone changes nothing and tells it
 // nothing. A phone with no record is ErrNotFound.
 func (e *Engine) OperatorBlock(ctx context.Context, tx Tx, phone MSISDN, now time.Time) error {
-	if _, err := tx.Subscriber(ctx, phone); err != nil {
-		return err
-	}
 	s, err := e.begin(ctx, tx, phone, now)
 	if err != nil {
 		return err
+	}
+	if s.fresh {
+		return ErrNotFound
 	}
 	if s.sub.Lock.Operator {
 		return nil
@@ -417,6 +417,7 @@ type flowStep struct {
 	in    InboundSMS
 	now   time.Time
 	sub   Subscriber
+	fresh bool // the phone had no record: sub is new, not yet saved
 	dirty bool
 	lang  Lang
 	bind  string // the bind replies leave on
@@ -450,7 +451,7 @@ func (e *Engine) begin(ctx context.Context, tx Tx, phone MSISDN, now time.Time) 
 	switch {
 	case errors.Is(err, ErrNotFound):
 		// A phone new to the gateway has no accounts: nothing to read.
-		sub, s.dirty, s.loaded = Subscriber{Phone: phone, Created: now}, true, true
+		sub, s.dirty, s.loaded, s.fresh = Subscriber{Phone: phone, Created: now}, true, true, true
 	case err != nil:
 		return nil, fmt.Errorf("loading subscriber %s: %w", phone.Masked(), err)
 	}

@@ -140,6 +140,15 @@ type RequestOutcome struct {
 	Err      *RequestError
 }
 
+// refuseLocked refuses because the phone is locked, saying until when
+// (nothing for an operator's lock).
+func (s *flowStep) refuseLocked(out *RequestOutcome, msg string) {
+	out.refuse(ReqLocked, "%s", msg)
+	if !s.sub.Lock.Operator {
+		out.Err.Until = s.sub.Lock.Until
+	}
+}
+
 // refuse ends a request step with a refusal.
 func (o *RequestOutcome) refuse(code, format string, args ...any) {
 	o.Err = &RequestError{Code: code, Message: fmt.Sprintf(format, args...)}
@@ -153,15 +162,14 @@ func (o *RequestOutcome) refuse(code, format string, args ...any) {
 // unknown phone is refused without a record being made for it.
 func (e *Engine) StartRequest(ctx context.Context, tx Tx, nr NewRequest) (RequestOutcome, *PINWork, error) {
 	var out RequestOutcome
-	if _, err := tx.Subscriber(ctx, nr.Phone); errors.Is(err, ErrNotFound) {
-		out.refuse(ReqNotReady, "the phone has no payment account here")
-		return out, nil, nil
-	} else if err != nil {
-		return out, nil, err
-	}
 	s, err := e.begin(ctx, tx, nr.Phone, nr.At)
 	if err != nil {
 		return out, nil, err
+	}
+	if s.fresh {
+		// Not saved: a merchant's call makes no record of a stranger.
+		out.refuse(ReqNotReady, "the phone has no payment account here")
+		return out, nil, nil
 	}
 	s.lang = e.replyLang(s.sub, "")
 	var work *PINWork
@@ -191,10 +199,7 @@ func (s *flowStep) startRequest(nr NewRequest, out *RequestOutcome) *PINWork {
 		out.refuse(ReqForbidden, "terminal mode of merchant %s is suspended after repeated failures; use push mode or ask the operator", m.Code)
 		return nil
 	case s.sub.Lock.Locked(s.now):
-		out.refuse(ReqLocked, "the phone is locked")
-		if !s.sub.Lock.Operator {
-			out.Err.Until = s.sub.Lock.Until
-		}
+		s.refuseLocked(out, "the phone is locked")
 		return nil
 	}
 	accts := s.must(s.loadAccounts())
@@ -229,7 +234,7 @@ func (s *flowStep) startRequest(nr NewRequest, out *RequestOutcome) *PINWork {
 		l, ok := s.sub.Lock.Adopt(s.e.cfg.Epoch).Reserve(s.now)
 		if !ok {
 			if l.Locked(s.now) {
-				out.refuse(ReqLocked, "the phone is locked")
+				s.refuseLocked(out, "the phone is locked")
 			} else {
 				out.refuse(ReqUnavailable, "a PIN check of this phone is already running; post again")
 			}
@@ -310,10 +315,7 @@ func (s *flowStep) resumeRequest(req PaymentRequest, w *PINWork, r PINResult, ou
 		s.merchantFailed(m)
 		s.dropRequest(&t, mine)
 		if s.sub.Lock.Locked(s.now) {
-			out.refuse(ReqLocked, "wrong PIN or code; the phone is now locked")
-			if !s.sub.Lock.Operator {
-				out.Err.Until = s.sub.Lock.Until
-			}
+			s.refuseLocked(out, "wrong PIN or code; the phone is now locked")
 			return
 		}
 		out.refuse(ReqAuthFailed, "wrong PIN or code")
@@ -336,23 +338,15 @@ func (s *flowStep) resumeRequest(req PaymentRequest, w *PINWork, r PINResult, ou
 }
 
 // dropRequest cancels a request's transfer that is still pending, and
-// its prompt when it is the phone's.
+// its prompt when it is the phone's. move marks the transfer settled, so
+// endDropped leaves it alone.
 func (s *flowStep) dropRequest(t *Transfer, mine bool) {
 	if mine {
 		s.clearPending()
-		s.settledMark(t.ID)
 	}
 	if t.State.Pending() {
 		s.move(t, TransferCancelled)
 	}
-}
-
-// settledMark tells endDropped that the step ends t itself.
-func (s *flowStep) settledMark(id string) {
-	if s.settled == nil {
-		s.settled = map[string]bool{}
-	}
-	s.settled[id] = true
 }
 
 // merchantFailed counts a failure at m's terminal and suspends its
@@ -417,19 +411,15 @@ func (s *flowStep) requestCode(req PaymentRequest, code OTP, out *RequestOutcome
 			s.clearPending()
 		}
 		if t.State.Pending() {
-			s.settledMark(t.ID)
 			s.move(&t, TransferExpired)
 		}
 		out.refuse(ReqExpired, "the request expired at %s", t.Expires.UTC().Format(time.RFC3339))
 		return
-	case t.State.Final() || !t.State.Pending():
+	case !t.State.Pending():
 		out.refuse(ReqConflict, "the request is %s", t.State)
 		return
 	case s.sub.Lock.Locked(s.now):
-		out.refuse(ReqLocked, "the phone is locked")
-		if !s.sub.Lock.Operator {
-			out.Err.Until = s.sub.Lock.Until
-		}
+		s.refuseLocked(out, "the phone is locked")
 		return
 	case !mine:
 		out.refuse(ReqConflict, "the request is no longer the phone's pending operation")
@@ -453,7 +443,6 @@ func (s *flowStep) requestCode(req PaymentRequest, code OTP, out *RequestOutcome
 		}
 	case CodeExpired:
 		s.clearPending()
-		s.settledMark(t.ID)
 		s.move(&t, TransferExpired)
 		out.refuse(ReqExpired, "the code expired")
 	case CodeUsed:
@@ -465,14 +454,10 @@ func (s *flowStep) requestCode(req PaymentRequest, code OTP, out *RequestOutcome
 		s.merchantFailed(m)
 		if s.sub.Lock.Locked(s.now) {
 			// The lock ended the prompt: the request ends with it.
-			s.settledMark(t.ID)
 			if t.State.Pending() {
 				s.move(&t, TransferCancelled)
 			}
-			out.refuse(ReqLocked, "wrong PIN or code; the phone is now locked")
-			if !s.sub.Lock.Operator {
-				out.Err.Until = s.sub.Lock.Until
-			}
+			s.refuseLocked(out, "wrong PIN or code; the phone is now locked")
 			return
 		}
 		out.refuse(ReqAuthFailed, "wrong PIN or code")

@@ -365,14 +365,20 @@ func (d *dispatcher) applyEarly(ctx context.Context, bind string, ids []string) 
 	}
 }
 
-// retryDelay is exponential from 1 s, capped at limit, with jitter.
+// retryDelay is the pause after attempts+1 failed attempts of an outbox
+// row (an MT, a bank request, a webhook): doubling from firstRetry,
+// capped at limit, with jitter (between half and all of it) so that
+// retries of many rows spread out.
 func retryDelay(attempts int, limit time.Duration) time.Duration {
-	d := time.Second << min(attempts, 12)
-	if d > limit {
+	d := firstRetry << min(attempts, 30)
+	if d <= 0 || d > limit {
 		d = limit
 	}
 	return d/2 + rand.N(d/2+1)
 }
+
+// firstRetry is retryDelay's pause after a first failed attempt.
+const firstRetry = time.Second
 
 // destAddress is an E.164 number as SMPP carries it: TON 1, NPI 1,
 // without the "+".

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"net/http"
 	"strconv"
@@ -300,7 +299,7 @@ func (g *Gateway) getPaymentRequest(w http.ResponseWriter, r *http.Request) {
 	for {
 		req, t, m, err := g.db.RequestState(ctx, id)
 		switch {
-		case errors.Is(err, flows.ErrNotFound) || (err == nil && subtle.ConstantTimeCompare([]byte(req.Merchant), []byte(merchant)) != 1):
+		case errors.Is(err, flows.ErrNotFound) || (err == nil && req.Merchant != merchant):
 			g.writeRefusal(w, &flows.RequestError{Code: flows.ReqNotFound, Message: "no payment request " + strconv.Quote(id)})
 			return
 		case err != nil:

@@ -63,9 +63,6 @@ const (
 	webhookBatch      = 32          // events claimed at once
 	webhookConcurrent = 16          // posts in flight at once
 	webhookPoll       = time.Second // claim this often without a signal
-	// webhookFirstRetry is the pause after a first failed attempt; each
-	// further failure doubles it, up to webhooks.max_backoff.
-	webhookFirstRetry = time.Second
 	// webhookMaxAnswer is how much of an answer's body is read (and
 	// thrown away): enough to reuse the connection, no more.
 	webhookMaxAnswer = 4 << 10
@@ -438,7 +435,7 @@ func (d *webhookDispatcher) send(ctx context.Context, j store.WebhookJob) {
 			errText += " " + st
 		}
 	}
-	wait := webhookDelay(j.Attempts, d.maxWait)
+	wait := retryDelay(j.Attempts, d.maxWait)
 	if retryAfter > wait {
 		wait = min(retryAfter, d.maxWait)
 	}
@@ -488,17 +485,6 @@ func signWebhook(secret []byte, t int64, body []byte) string {
 	m.Write([]byte{'.'})
 	m.Write(body)
 	return "t=" + ts + ",v1=" + hex.EncodeToString(m.Sum(nil))
-}
-
-// webhookDelay is the pause after attempts+1 failed attempts: doubling
-// from webhookFirstRetry, capped at limit, with jitter (between half and
-// all of it), so that retries of many events spread out.
-func webhookDelay(attempts int, limit time.Duration) time.Duration {
-	d := webhookFirstRetry << min(attempts, 30)
-	if d <= 0 || d > limit {
-		d = limit
-	}
-	return d/2 + rand.N(d/2+1)
 }
 
 // describePostError says why a post got no answer, for operators: never

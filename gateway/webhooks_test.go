@@ -338,7 +338,7 @@ func TestWebhookDelivery(t *testing.T) {
 		}
 		gap := s.NextAt.Sub(posts[k].at)
 		// Attempt k+1 failed: a pause of between half and all of 2^k s.
-		lo, hi := (webhookFirstRetry<<k)/2, webhookFirstRetry<<k
+		lo, hi := (firstRetry<<k)/2, firstRetry<<k
 		if gap < lo-50*time.Millisecond || gap > hi+50*time.Millisecond {
 			t.Fatalf("pause after failure %d: %v, want %v to %v", k+1, gap, lo, hi)
 		}
@@ -671,14 +671,14 @@ func TestCheckWebhookURL(t *testing.T) {
 	}
 }
 
-// The backoff doubles from webhookFirstRetry with jitter and never
+// The backoff doubles from firstRetry with jitter and never
 // passes webhooks.max_backoff.
 func TestWebhookDelay(t *testing.T) {
 	limit := time.Hour
 	for attempts := range 40 {
-		want := min(webhookFirstRetry<<min(attempts, 30), limit)
+		want := min(firstRetry<<min(attempts, 30), limit)
 		for range 50 {
-			d := webhookDelay(attempts, limit)
+			d := retryDelay(attempts, limit)
 			if d < want/2 || d > want || d > limit {
 				t.Fatalf("after %d failures: %v, want %v to %v", attempts+1, d, want/2, want)
 			}

@@ -268,20 +268,9 @@ func runBench(ctx context.Context, env *cmdEnv, o benchOptions) (err error) {
 	}
 	defer sim.Close()
 
-	phones := make([]*benchPhone, o.phones)
-	for i := range phones {
-		p := &benchPhone{
-			idx:     i,
-			num:     fmt.Sprintf("+86139%08d", 20_000_000+i),
-			account: fmt.Sprintf("62220300%08d", i+1),
-			inbox:   make(chan benchText, 64),
-		}
-		p.local = strings.TrimPrefix(p.num, "+86")
-		if err := bk.Open(banksim.Account{Bank: benchBank, Number: flows.AccountNumber(p.account),
-			Holder: fmt.Sprintf("Bench Holder%d", i), Phone: flows.MSISDN(p.num), Balance: benchOpening}); err != nil {
-			return fmt.Errorf("opening the bank accounts: %w", err)
-		}
-		phones[i] = p
+	phones, err := benchPhones(bk, o.phones, 20_000_000, "62220300")
+	if err != nil {
+		return err
 	}
 
 	dbURL, dbDesc, dropSchema, err := benchDatabase(ctx, o.database)
@@ -1685,20 +1674,9 @@ func runBenchUSSD(ctx context.Context, env *cmdEnv, o benchOptions) error {
 	}
 	defer sim.Close()
 
-	phones := make([]*benchPhone, o.sessions)
-	for i := range phones {
-		p := &benchPhone{
-			idx:     i,
-			num:     fmt.Sprintf("+86139%08d", 30_000_000+i),
-			account: fmt.Sprintf("62220301%08d", i+1),
-			inbox:   make(chan benchText, 64),
-		}
-		p.local = strings.TrimPrefix(p.num, "+86")
-		if err := bk.Open(banksim.Account{Bank: benchBank, Number: flows.AccountNumber(p.account),
-			Holder: fmt.Sprintf("Bench Holder%d", i), Phone: flows.MSISDN(p.num), Balance: benchOpening}); err != nil {
-			return fmt.Errorf("opening the bank accounts: %w", err)
-		}
-		phones[i] = p
+	phones, err := benchPhones(bk, o.sessions, 30_000_000, "62220301")
+	if err != nil {
+		return err
 	}
 	dbURL, dbDesc, dropSchema, err := benchDatabase(ctx, o.database)
 	if err != nil {
@@ -2201,4 +2179,25 @@ func (r *benchUSSDReport) print(w io.Writer) {
 	if r.Failed > 0 {
 		fmt.Fprintf(w, "%d phones failed\n", r.Failed)
 	}
+}
+
+// benchPhones makes n phones, numbered from +86139<first>, each with an
+// account <prefix><i+1> opened at bk with the bench's opening balance.
+func benchPhones(bk *banksim.Bank, n, first int, prefix string) ([]*benchPhone, error) {
+	phones := make([]*benchPhone, n)
+	for i := range phones {
+		p := &benchPhone{
+			idx:     i,
+			num:     fmt.Sprintf("+86139%08d", first+i),
+			account: fmt.Sprintf("%s%08d", prefix, i+1),
+			inbox:   make(chan benchText, 64),
+		}
+		p.local = strings.TrimPrefix(p.num, "+86")
+		if err := bk.Open(banksim.Account{Bank: benchBank, Number: flows.AccountNumber(p.account),
+			Holder: fmt.Sprintf("Bench Holder%d", i), Phone: flows.MSISDN(p.num), Balance: benchOpening}); err != nil {
+			return nil, fmt.Errorf("opening the bank accounts: %w", err)
+		}
+		phones[i] = p
+	}
+	return phones, nil
 }

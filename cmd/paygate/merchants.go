@@ -627,6 +627,13 @@ func merchantsSetCommand(name string, disabled bool) *command {
 			"merchants enable` undoes it)."
 		done = "disabled: PAY to it is refused"
 	}
+	return merchantActionCommand(name, summary, help, "/"+name, nil, "merchant %s "+done)
+}
+
+// merchantActionCommand is a command that posts body to the admin API's
+// /v1/admin/merchants/{--code}<path> and prints the merchant (--json)
+// or done, a format taking the code.
+func merchantActionCommand(name, summary, help, path string, body any, done string) *command {
 	return &command{
 		name:    name,
 		summary: summary,
@@ -642,14 +649,14 @@ func merchantsSetCommand(name string, disabled bool) *command {
 					return err
 				}
 				return l.run(ctx, env, args, func(c *adminClient) error {
-					raw, err := c.call(ctx, http.MethodPost, "/v1/admin/merchants/"+code+"/"+name, nil, nil)
+					raw, err := c.call(ctx, http.MethodPost, "/v1/admin/merchants/"+code+path, body, nil)
 					if err != nil {
 						return notFound(err, code)
 					}
 					if l.af.json {
 						return printJSON(env.stdout, raw)
 					}
-					fmt.Fprintf(env.stdout, "merchant %s %s\n", code, done)
+					fmt.Fprintf(env.stdout, done+"\n", code)
 					return nil
 				})
 			}
@@ -856,34 +863,7 @@ func merchantsTerminalCommand(name string, suspended bool) *command {
 			"`paygate merchants resume-terminal`."
 		done = "suspended"
 	}
-	return &command{
-		name:    name,
-		summary: summary,
-		help:    help + "\n\n" + merchantsWhere,
-		setup: func(fs *flag.FlagSet) action {
-			l := &leaf{}
-			var code string
-			codeFlag(fs, &code)
-			l.af.register(fs)
-			return func(ctx context.Context, env *cmdEnv, args []string) error {
-				code, err := needCode(code)
-				if err != nil {
-					return err
-				}
-				return l.run(ctx, env, args, func(c *adminClient) error {
-					raw, err := c.call(ctx, http.MethodPost, "/v1/admin/merchants/"+code+"/terminal", map[string]bool{"suspended": suspended}, nil)
-					if err != nil {
-						return notFound(err, code)
-					}
-					if l.af.json {
-						return printJSON(env.stdout, raw)
-					}
-					fmt.Fprintf(env.stdout, "terminal mode of merchant %s %s\n", code, done)
-					return nil
-				})
-			}
-		},
-	}
+	return merchantActionCommand(name, summary, help, "/terminal", map[string]bool{"suspended": suspended}, "terminal mode of merchant %s "+done)
 }
 
 // joinAnd joins names as the subject of a sentence: "a is", "a and b
