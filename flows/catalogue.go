@@ -57,7 +57,7 @@ func UsageKey(kw Keyword) Key { return Key("usage." + strings.ToLower(string(kw)
 func ReasonKey(r Reason) Key { return Key("reason." + string(r)) }
 
 // catalogue is every set of texts, merged.
-var catalogue = mergeTexts(coreTexts, helpTexts, usageTexts, reasonTexts, authTexts, moneyTexts)
+var catalogue = mergeTexts(coreTexts, helpTexts, usageTexts, reasonTexts, authTexts, moneyTexts, secureTexts)
 
 func mergeTexts(sets ...map[Key]Entry) map[Key]Entry {
 	all := map[Key]Entry{}

@@ -28,6 +28,8 @@ var sampleVars = Vars{
 	"bankref": "B0123456789ABCDEF", "limit": "200000.00", "left": "199999.99",
 	"reason": "Your bank cannot use one of the accounts (closed or blocked).",
 	"state":  "not paid. Your bank cannot use one of the accounts (closed or blocked).",
+	// The secure channel.
+	"device": "0123456789abcdef", "why": "its security check did not come back in time.",
 }
 
 // gsm7Basic and gsm7Ext are the GSM 03.38 default alphabet and its

@@ -47,6 +47,9 @@ type EngineConfig struct {
 	// Merchants are the limits of merchants' payment requests (config
 	// merchants); zero fields take MerchantRules' defaults.
 	Merchants MerchantRules
+	// Envelopes is when an enrolled phone's payments must come sealed
+	// (config secure.envelopes); zero is optional.
+	Envelopes EnvelopePolicy
 	// Epoch names this process when it is the only one on its database
 	// (SQLite): PIN attempts a dead process reserved are then given back
 	// at once (Lock.Adopt). Empty with several processes (PostgreSQL),
@@ -577,6 +580,8 @@ func (s *flowStep) what(p *Pending) string {
 		return Text(s.lang, KeyWhatBal, nil)
 	case OpMini:
 		return Text(s.lang, KeyWhatMini, nil)
+	case OpEnrol:
+		return Text(s.lang, KeyWhatEnrol, s.vars("device", p.Payee))
 	}
 	return string(p.Kind)
 }
@@ -709,8 +714,14 @@ func (s *flowStep) command(cmd Command) (work *PINWork) {
 	case CmdPIN:
 		return s.pin(c)
 	case CmdOK:
+		if !s.secureAnswer() {
+			return nil
+		}
 		return s.ok(c)
 	case CmdCode:
+		if !s.secureAnswer() {
+			return nil
+		}
 		s.code(c)
 	case CmdResend:
 		s.resend()
@@ -1065,6 +1076,8 @@ func (s *flowStep) pinAccepted(p *Pending) {
 		s.transferPINAccepted(p)
 	case OpBalance, OpMini:
 		s.askBalance(p)
+	case OpEnrol:
+		s.issueCode(p, false)
 	default:
 		s.clearPending()
 		s.reply(KeyAnswerNothing, nil)
@@ -1167,6 +1180,8 @@ func (s *flowStep) codeAccepted(p *Pending) {
 		p.Stage, p.Expires = StageNewPIN, s.now.Add(PendingTTL)
 		s.dirty = true
 		s.reply(KeyResetAskPIN, nil)
+	case OpEnrol:
+		s.enrolled(p)
 	default:
 		s.clearPending()
 		s.reply(KeyAnswerNothing, nil)
@@ -1184,6 +1199,8 @@ func (s *flowStep) doneStatus(p *Pending) {
 		} else {
 			s.reply(KeyResetDone, nil)
 		}
+	case OpEnrol:
+		s.reply(KeyEnrolled, s.vars("device", p.Payee))
 	case OpSend, OpPay:
 		t, err := s.tx.Transfer(s.ctx, p.ID)
 		if errors.Is(err, ErrNotFound) {
@@ -1234,6 +1251,8 @@ func (s *flowStep) issueCode(p *Pending, again bool) {
 	switch p.Kind {
 	case OpResetPIN:
 		key = KeyCodeResetPIN
+	case OpEnrol:
+		key, v["device"] = KeyCodeEnrol, p.Payee
 	case OpSend:
 		key = KeyCodeSend
 	case OpPay:

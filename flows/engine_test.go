@@ -26,6 +26,7 @@ type fakeTx struct {
 	transfers map[string]Transfer
 	merchants map[string]Merchant
 	requestFake
+	deviceFake
 
 	failLoad, failSave, failQueue error
 }
@@ -180,6 +181,7 @@ func (f *fakeTx) SaveSubscriber(_ context.Context, s Subscriber) error {
 	if f.failSave != nil {
 		return f.failSave
 	}
+	s.Device = f.subs[s.Phone].Device // as the store: devices change by their own methods
 	f.subs[s.Phone] = s
 	f.saves++
 	return nil

@@ -102,7 +102,7 @@ func (s *flowStep) send(c CmdSend) {
 		s.reply(KeySendSelf, nil)
 		return
 	}
-	if !s.withinLimits(c.Amount) {
+	if !s.secureAllows(c.Amount) || !s.withinLimits(c.Amount) {
 		return
 	}
 	accts, err := s.tx.Accounts(s.ctx, payee)
@@ -137,7 +137,7 @@ func (s *flowStep) pay(c CmdPay) {
 		s.reply(KeyPayDisabled, s.vars("merchant", m.Code))
 		return
 	}
-	if !s.withinLimits(c.Amount) {
+	if !s.secureAllows(c.Amount) || !s.withinLimits(c.Amount) {
 		return
 	}
 	s.startTransfer(Transfer{

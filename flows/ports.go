@@ -72,6 +72,11 @@ type Tx interface {
 	QueueWebhook(ctx context.Context, ev WebhookEvent) error
 	// QueuePush puts a USSD prompt in the push outbox.
 	QueuePush(ctx context.Context, p USSDPush) error
+
+	// EnrolDevice makes the issued device id phone's security module
+	// (the phone's earlier one, if any, is revoked); ErrNotFound when id
+	// is not an issued device any more (revoked, or enrolled).
+	EnrolDevice(ctx context.Context, id string, phone MSISDN, at time.Time) error
 }
 
 // ErrDuplicate is returned by Tx writes of something that already
@@ -107,6 +112,9 @@ type Subscriber struct {
 	// such notices go at most once per NoticeEvery, so a flood of
 	// guesses does not become a flood of SMS to the phone's owner.
 	Noticed time.Time
+	// Device is the phone's enrolled security module, nil when it has
+	// none (SPEC §9). Read with the record; SaveSubscriber ignores it.
+	Device *Device
 }
 
 // Prompt names where the phone's prompt stands — its id and stage, ""
@@ -147,4 +155,7 @@ type InboundSMS struct {
 	Trusted bool
 	Text    string
 	At      time.Time
+	// Sealed: Text came in a secure envelope that authenticated under
+	// the phone's device key (SPEC §9).
+	Sealed bool
 }
