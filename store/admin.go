@@ -140,28 +140,9 @@ type LinkedAccount struct {
 // of it.
 func (db *DB) LookupSubscriber(ctx context.Context, phone flows.MSISDN) (flows.Subscriber, []LinkedAccount, error) {
 	// As Tx.Subscriber reads it, without the row lock.
-	var (
-		lang, pin string
-		created   int64
-		stopped   int64
-		state     []byte
-	)
-	err := db.r.QueryRowxContext(ctx, db.r.Rebind(`SELECT `+subscriberColumns+` FROM subscribers WHERE phone = ?`), string(phone)).
-		Scan(&lang, &created, &pin, &stopped, &state)
-	if isNoRows(err) {
-		return flows.Subscriber{}, nil, flows.ErrNotFound
-	}
+	s, err := db.scanSubscriber(db.r.QueryRowxContext(ctx, db.r.Rebind(`SELECT `+subscriberColumns+` FROM subscribers WHERE phone = ?`), string(phone)), phone)
 	if err != nil {
-		return flows.Subscriber{}, nil, fmt.Errorf("store: reading subscriber: %w", err)
-	}
-	s := flows.Subscriber{Phone: phone, Lang: flows.Lang(lang), Created: time.UnixMicro(created), PIN: flows.PINHash(pin), Stopped: stopped != 0}
-	if len(state) > 0 {
-		if state, err = db.keys.openBytes(state, stateAD(phone)); err != nil {
-			return flows.Subscriber{}, nil, fmt.Errorf("store: reading subscriber: %w", err)
-		}
-	}
-	if err := flows.UnmarshalState(state, &s); err != nil {
-		return flows.Subscriber{}, nil, fmt.Errorf("store: reading subscriber: %w", err)
+		return flows.Subscriber{}, nil, err
 	}
 	var rows []struct {
 		ID      int64  `db:"id"`

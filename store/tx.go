@@ -5,8 +5,10 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/paygate/paygate/envelope"
 	"github.com/paygate/paygate/flows"
 )
 
@@ -77,7 +79,8 @@ func (tx *Tx) insertID(ctx context.Context, q string, args ...any) (int64, error
 }
 
 // subscriberColumns are read by Subscriber, in its Scan's order.
-const subscriberColumns = `lang, created_at, pin_hash, stopped, state`
+const subscriberColumns = `lang, created_at, pin_hash, stopped, state,
+	COALESCE((SELECT id || ' ' || trust || ' ' || why FROM devices WHERE devices.phone = subscribers.phone AND devices.state = 'active'), '')`
 
 // Subscriber implements flows.Tx: one row, its state opened and decoded.
 // On PostgreSQL the row stays locked until the step ends, so that steps
@@ -85,14 +88,20 @@ const subscriberColumns = `lang, created_at, pin_hash, stopped, state`
 // one writer runs every step that way). A state that cannot be opened or
 // decoded is an error, never a fresh start: it holds the lockout.
 func (tx *Tx) Subscriber(ctx context.Context, phone flows.MSISDN) (flows.Subscriber, error) {
+	return tx.db.scanSubscriber(tx.q.QueryRowxContext(ctx, tx.rebind(`SELECT `+subscriberColumns+` FROM subscribers WHERE phone = ?`+tx.db.d.lockRow), string(phone)), phone)
+}
+
+// scanSubscriber reads the row of phone's subscriberColumns: its state
+// opened and decoded, its device (if any) attached.
+func (db *DB) scanSubscriber(row interface{ Scan(...any) error }, phone flows.MSISDN) (flows.Subscriber, error) {
 	var (
 		lang, pin string
 		created   int64
 		stopped   int64
 		state     []byte
+		device    string
 	)
-	err := tx.q.QueryRowxContext(ctx, tx.rebind(`SELECT `+subscriberColumns+` FROM subscribers WHERE phone = ?`+tx.db.d.lockRow), string(phone)).
-		Scan(&lang, &created, &pin, &stopped, &state)
+	err := row.Scan(&lang, &created, &pin, &stopped, &state, &device)
 	if isNoRows(err) {
 		return flows.Subscriber{}, flows.ErrNotFound
 	}
@@ -101,12 +110,16 @@ func (tx *Tx) Subscriber(ctx context.Context, phone flows.MSISDN) (flows.Subscri
 	}
 	s := flows.Subscriber{Phone: phone, Lang: flows.Lang(lang), Created: time.UnixMicro(created), PIN: flows.PINHash(pin), Stopped: stopped != 0}
 	if len(state) > 0 {
-		if state, err = tx.db.keys.openBytes(state, stateAD(phone)); err != nil {
+		if state, err = db.keys.openBytes(state, stateAD(phone)); err != nil {
 			return flows.Subscriber{}, fmt.Errorf("store: reading subscriber: %w", err)
 		}
 	}
 	if err := flows.UnmarshalState(state, &s); err != nil {
 		return flows.Subscriber{}, fmt.Errorf("store: reading subscriber: %w", err)
+	}
+	if id, rest, ok := strings.Cut(device, " "); ok {
+		trust, why, _ := strings.Cut(rest, " ")
+		s.Device = &flows.Device{ID: id, Trust: flows.Trust(trust), Why: why}
 	}
 	return s, nil
 }
@@ -166,6 +179,20 @@ func boolInt(b bool) int {
 // commits (DB.OnQueued): it leaves without waiting for a claim. Otherwise
 // it waits its turn in the queue.
 func (tx *Tx) QueueSMS(ctx context.Context, sms flows.OutSMS) error {
+	// To a phone with a security module, every text goes sealed in an
+	// envelope (SPEC §9): the ciphertext needs no sealing at rest.
+	text, err := tx.sealFor(ctx, sms.To, envelope.TextMessage(sms.Text))
+	if err != nil {
+		return fmt.Errorf("store: queueing SMS: %w", err)
+	}
+	if text != "" {
+		sms.Text, sms.Sensitive = text, false
+	}
+	return tx.queueMT(ctx, sms)
+}
+
+// queueMT puts sms in the MT outbox as it is.
+func (tx *Tx) queueMT(ctx context.Context, sms flows.OutSMS) error {
 	body, sealed := sms.Text, []byte(nil)
 	if sms.Sensitive {
 		body, sealed = "", tx.db.keys.sealBytes([]byte(sms.Text), []byte(sms.To))

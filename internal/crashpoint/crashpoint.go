@@ -20,6 +20,9 @@ const (
 	// AfterInboxCommit: the SMS's first step (inbox row, flow step,
 	// replies queued) committed; the SMSC not yet acknowledged.
 	AfterInboxCommit = "after-inbox-commit"
+	// EnvelopeAccepted: an inbound envelope authenticated and its
+	// counter was written, in the step's transaction, not committed.
+	EnvelopeAccepted = "envelope-accepted"
 	// AfterCodeIssued: the PIN step (OK <PIN>, which queues the
 	// confirmation code SMS) committed; the SMSC not yet acknowledged.
 	AfterCodeIssued = "after-code-issued"
@@ -33,7 +36,7 @@ const (
 )
 
 // Points are every crash point.
-var Points = []string{AfterMORead, AfterInboxCommit, AfterCodeIssued, AfterBankRequest, AfterBankAnswer, BeforeMTSubmit}
+var Points = []string{AfterMORead, EnvelopeAccepted, AfterInboxCommit, AfterCodeIssued, AfterBankRequest, AfterBankAnswer, BeforeMTSubmit}
 
 type armed struct {
 	name string
