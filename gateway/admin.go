@@ -65,6 +65,13 @@ func (g *Gateway) adminRoutes(mux *http.ServeMux) {
 		{"POST /v1/admin/merchants/{code}/terminal", "terminal.set", a.setTerminal},
 		{"GET /v1/admin/smsc", "smsc.read", a.smsc},
 		{"GET /v1/admin/audit", "audit.read", a.auditLog},
+		{"POST /v1/admin/devices", "device.issue", a.createDevice},
+		{"GET /v1/admin/devices/{id}", "device.read", a.getDevice},
+		{"POST /v1/admin/devices/{id}/rotate", "device.rotate", a.rotateDevice},
+		{"POST /v1/admin/devices/{id}/revoke", "device.revoke", a.revokeDevice},
+		{"GET /v1/admin/measurements", "measurement.list", a.listMeasurements},
+		{"POST /v1/admin/measurements", "measurement.allow", a.allowMeasurement},
+		{"DELETE /v1/admin/measurements/{measurement}", "measurement.remove", a.disallowMeasurement},
 	}
 	for _, rt := range routes {
 		h := rt.h
@@ -340,6 +347,14 @@ type subscriberView struct {
 	Lock     lockView      `json:"lock"`
 	Pending  *pendingView  `json:"pending"`
 	Accounts []accountView `json:"accounts"`
+	// Device is the phone's security module (SPEC §9), null when none:
+	// with its trust, operators see why payments are off.
+	Device *subscriberDevice `json:"device"`
+}
+
+type subscriberDevice struct {
+	ID    string    `json:"device_id"`
+	Trust trustView `json:"trust"`
 }
 
 type lockView struct {
@@ -403,6 +418,9 @@ func (a *admin) subscriber(w http.ResponseWriter, r *http.Request, phone flows.M
 	if p := sub.Pending; p != nil {
 		v.Pending = &pendingView{Kind: string(p.Kind), Stage: string(p.Stage), Reference: p.Ref, Amount: int64(p.Amount),
 			Created: p.Created.UTC(), Expires: p.Expires.UTC()}
+	}
+	if d := sub.Device; d != nil {
+		v.Device = &subscriberDevice{ID: d.ID, Trust: newTrustView(d.Trust, d.Why, "", time.Time{})}
 	}
 	for _, ac := range accounts {
 		v.Accounts = append(v.Accounts, accountView{ID: ac.ID, Bank: ac.Bank, Account: ac.Masked, Holder: ac.Holder, Default: ac.Default, Linked: ac.Linked.UTC()})

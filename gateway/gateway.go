@@ -47,6 +47,7 @@ type Gateway struct {
 	now     func() time.Time
 	db      *store.DB
 	engine  *flows.Engine
+	secure  *secureChannel
 	ussd    *ussd.Engine
 	pins    *pinPool
 	bankD   *bankDispatcher
@@ -118,6 +119,20 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 		db.Close()
 		return nil, err
 	}
+	secure, err := newSecureChannel(secureConfig{keyFile: cfg.Keys.PlatformKeyFile, reportWait: cfg.Secure.ReportWait})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if !secure.on() {
+		opts.Logger.Info("secure: the secure channel is off: keys.platform_key_file does not exist", "file", cfg.Keys.PlatformKeyFile)
+	}
+	for _, m := range cfg.Secure.Allow {
+		if err := db.AllowMeasurement(ctx, store.Measurement{Measurement: m.Measurement, Label: m.Label, By: "config", Created: opts.Now()}); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("secure.allow: %w", err)
+		}
+	}
 	dialogues, err := newUSSD(cfg, engine)
 	if err != nil {
 		db.Close()
@@ -135,7 +150,7 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 	g := &Gateway{
 		ussd: dialogues, ussdCallers: callers, sandbox: opts.Sandbox,
 		cfg: cfg, log: opts.Logger, now: opts.Now, db: db,
-		engine:  engine,
+		engine: engine, secure: secure,
 		pins:    newPINPool(cfg.PINHash.Workers, cfg.PINHash.MaxWait),
 		byName:  map[string]*bind{},
 		metrics: newMetrics(db),
@@ -231,7 +246,12 @@ func newEngine(cfg config.Config, params flows.Argon2Params, alone bool) (*flows
 	if err != nil {
 		return nil, fmt.Errorf("timezone: %w", err)
 	}
+	envelopes, err := flows.ParseEnvelopePolicy(cfg.Secure.Envelopes)
+	if err != nil {
+		return nil, err
+	}
 	return flows.NewEngine(flows.EngineConfig{
+		Envelopes:   envelopes,
 		DefaultLang: flows.Lang(cfg.Language), ShortCode: cfg.ShortCode,
 		Country: cfg.Country, PINLength: cfg.PINLength, Location: loc,
 		PINs: pins, Codes: codes, NewID: newID, Epoch: epoch(alone),
@@ -338,6 +358,9 @@ func (g *Gateway) janitor(ctx context.Context) {
 		}
 		if _, err := g.db.ExpireIdempotency(ctx, now.Add(-store.IdempotencyTTL)); err != nil && ctx.Err() == nil {
 			g.log.Warn("janitor: forgetting idempotency keys", "err", err)
+		}
+		if err := g.expireReports(ctx, now); err != nil && ctx.Err() == nil {
+			g.log.Warn("janitor: integrity reports", "err", err)
 		}
 		g.early.sweep(now)
 	}

@@ -106,19 +106,36 @@ func (r *router) sms(ctx context.Context, d *smpp.Delivery) smpp.Status {
 	msg := flows.InboundSMS{
 		From: from, To: d.PDU.Dest.Addr, Bind: name, Trusted: r.bind.cfg.Trusted, Text: text, At: now,
 	}
+	// A secure envelope is opened in the step, before the grammar: its
+	// counter is stored in the transaction that acts on it.
+	raw, sealed, perr := envelopeOf(d, text)
 	isNew := false
 	var work *flows.PINWork
+	var refused refusal
 	err = r.g.db.Step(ctx, func(tx *store.Tx) error {
 		var err error
 		isNew, err = tx.RecordInbound(ctx, in, r.g.cfg.DedupeWindow)
 		if err != nil || !isNew {
 			return err
 		}
-		if work, err = r.g.engine.HandleSMS(ctx, tx, msg); err != nil {
+		if sealed {
+			msg.Text, msg.Sealed = text, false
+			work, refused, err = r.g.sealedStep(ctx, tx, &msg, raw, perr)
+		} else {
+			work, err = r.g.engine.HandleSMS(ctx, tx, msg)
+		}
+		if err != nil {
 			return err
 		}
 		return tx.SeenState(ctx, in)
 	})
+	if err == nil && isNew && sealed {
+		result := string(refused)
+		if result == "" {
+			result = "accepted"
+		}
+		r.g.metrics.envelopes.WithLabelValues(result).Inc()
+	}
 	crashpoint.Hit(crashpoint.AfterInboxCommit)
 	if err == nil && work != nil {
 		// The command needs a PIN checked or hashed: the first step

@@ -38,6 +38,9 @@ type metrics struct {
 
 	api    *prometheus.CounterVec
 	pushes *prometheus.CounterVec
+	// envelopes counts secure envelopes by result: accepted, a refusal
+	// reason, report_missing.
+	envelopes *prometheus.CounterVec
 }
 
 func newMetrics(db *store.DB) *metrics {
@@ -99,7 +102,10 @@ func newMetrics(db *store.DB) *metrics {
 	m.pushes = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "paygate_ussd_pushes_total", Help: "Network-initiated USSD prompts by result (sent, retry, failed, stale).",
 	}, []string{"result"})
-	m.reg.MustRegister(m.api, m.pushes)
+	m.envelopes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "paygate_envelopes_total", Help: "Secure envelopes from security modules by result (SPEC §9).",
+	}, []string{"result"})
+	m.reg.MustRegister(m.api, m.pushes, m.envelopes)
 	m.reg.MustRegister(m.bindUp, m.pdus, m.window, m.throttled, m.submitTime, m.inbound, m.inboundDur, m.mts,
 		m.bankCalls, m.bankLatency, m.bankBreaker, m.bankFinal, m.bankJobs, m.pinChecks, m.pinSeconds)
 	m.reg.MustRegister(

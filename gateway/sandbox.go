@@ -136,6 +136,7 @@ func StartSandbox(ctx context.Context, opts SandboxOptions) (*Sandbox, error) {
 	for _, k := range []struct{ key, path string }{
 		{"keys.data_key_file", cfg.Keys.DataKeyFile},
 		{"keys.pepper_file", cfg.Keys.PepperFile},
+		{"keys.platform_key_file", cfg.Keys.PlatformKeyFile},
 	} {
 		if err := ensureKeyFile(k.path); err != nil {
 			return nil, fmt.Errorf("%s: %w", k.key, err)

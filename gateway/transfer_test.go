@@ -110,6 +110,13 @@ func balance(t *testing.T, b *banksim.Bank, number string) int64 {
 // check settles the world and holds I2–I6 over it.
 func (w *world) check(phones ...string) {
 	w.t.Helper()
+	w.checkTexts(w.sim.ReceivedTexts, phones...)
+}
+
+// checkTexts is check with the phones' texts as texts reads them (a
+// security module reads its phone's sealed texts).
+func (w *world) checkTexts(texts func(phone string) []string, phones ...string) {
+	w.t.Helper()
 	ctx := context.Background()
 	var last []error
 	deadline := time.Now().Add(20 * time.Second)
@@ -120,7 +127,7 @@ func (w *world) check(phones ...string) {
 		}
 		var received []invariant.SMS
 		for _, p := range phones {
-			for _, text := range w.sim.ReceivedTexts(p) {
+			for _, text := range texts(p) {
 				received = append(received, invariant.SMS{To: flows.MSISDN(p), Text: text})
 			}
 		}

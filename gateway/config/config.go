@@ -52,6 +52,7 @@ type Config struct {
 	USSDHTTP     USSDHTTP      `yaml:"ussd_http"`
 	Merchants    Merchants     `yaml:"merchants"`
 	Webhooks     Webhooks      `yaml:"webhooks"`
+	Secure       Secure        `yaml:"secure"`
 	// Routes pick the bind of an MT by the recipient's number when no MO
 	// decides it (SPEC.md §3); the longest matching prefix wins.
 	Routes []Route `yaml:"routes"`
@@ -210,6 +211,29 @@ type Bank struct {
 type Keys struct {
 	PepperFile  string `yaml:"pepper_file" config:"path"`   // PIN hashing pepper
 	DataKeyFile string `yaml:"data_key_file" config:"path"` // AES-256 key of account numbers at rest
+	// PlatformKeyFile is the seed of the platform's Ed25519 key, with
+	// which the gateway proves itself to security modules (SPEC.md §9).
+	PlatformKeyFile string `yaml:"platform_key_file" config:"path"`
+}
+
+// Secure is the secure channel with phones' security modules (SPEC.md §9).
+type Secure struct {
+	// Envelopes is when an enrolled phone's payments must come sealed:
+	// optional, above:<amount> (e.g. above:500.00) or required.
+	Envelopes string `yaml:"envelopes"`
+	// ReportWait is how long a module has to answer an integrity nonce;
+	// after it the report is missing and payments stay off.
+	ReportWait time.Duration `yaml:"report_wait"`
+	// Allow are measurements on the allow-list from the start (64 hex
+	// digits and a label); operators add and remove more through the
+	// admin API.
+	Allow []AllowedMeasurement `yaml:"allow"`
+}
+
+// AllowedMeasurement is an integrity measurement operators trust.
+type AllowedMeasurement struct {
+	Measurement string `yaml:"measurement"`
+	Label       string `yaml:"label"`
 }
 
 // PINHash are argon2id parameters. The default is OWASP's minimum
@@ -261,7 +285,8 @@ func Default() Config {
 		Webhooks:     Webhooks{Timeout: 10 * time.Second, MaxBackoff: time.Hour},
 		Routes:       []Route{},
 		SMSC:         []SMSC{},
-		Keys:         Keys{PepperFile: "pepper.key", DataKeyFile: "data.key"},
+		Secure:       Secure{Envelopes: "optional", ReportWait: 5 * time.Minute, Allow: []AllowedMeasurement{}},
+		Keys:         Keys{PepperFile: "pepper.key", DataKeyFile: "data.key", PlatformKeyFile: "platform.key"},
 		Log:          Log{Level: "info", Format: "text"},
 	}
 }

@@ -27,6 +27,8 @@ var (
 	ussdCodeRE  = regexp.MustCompile(`^[*#][0-9]+([*#][0-9]+)*#$`)
 	prefixRE    = regexp.MustCompile(`^\+?[0-9]{1,15}$`)
 	bankCodeRE  = regexp.MustCompile(`^[A-Za-z0-9]{1,16}$`)
+	envelopesRE = regexp.MustCompile(`^(optional|required|above:[0-9]{1,12}(\.[0-9]{1,2})?)$`)
+	measureRE   = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
 )
 
 // Validate reports every problem of c, each a *KeyError naming its key
@@ -144,6 +146,22 @@ func (c Config) validate(requireUpstreams bool) error {
 	}
 	if c.Keys.PepperFile != "" && c.Keys.PepperFile == c.Keys.DataKeyFile {
 		p.add("keys.data_key_file", "the same file as keys.pepper_file: each key must be its own")
+	}
+	if c.Keys.PlatformKeyFile == "" {
+		p.add("keys.platform_key_file", "missing: security modules need the platform's key")
+	} else if c.Keys.PlatformKeyFile == c.Keys.PepperFile || c.Keys.PlatformKeyFile == c.Keys.DataKeyFile {
+		p.add("keys.platform_key_file", "the same file as another key: each key must be its own")
+	}
+	if !envelopesRE.MatchString(c.Secure.Envelopes) {
+		p.add("secure.envelopes", "%q is not optional, above:<amount> or required", c.Secure.Envelopes)
+	}
+	if c.Secure.ReportWait < time.Second {
+		p.add("secure.report_wait", "%v is less than 1s", c.Secure.ReportWait)
+	}
+	for i, m := range c.Secure.Allow {
+		if !measureRE.MatchString(m.Measurement) {
+			p.add(fmt.Sprintf("secure.allow[%d].measurement", i), "%q is not 64 hex digits", m.Measurement)
+		}
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.Log.Level)); err != nil {
