@@ -148,6 +148,11 @@ var texts = map[textKey]struct{ EN, ZH string }{
 // there are some here, else flows' (sayFlow). A test holds that no
 // reply a screen may show quotes SMS syntax.
 var flowTexts = map[flows.Key]struct{ EN, ZH string }{
+	// Enrolment starts from a security module, never from a menu.
+	flows.KeyEnrolAskPIN: {
+		EN: "Security module {device} asks to be enrolled on this phone: confirm it from the module.",
+		ZH: "安全模块{device}申请在本手机登记：请在安全模块上确认。",
+	},
 	flows.KeyPINSet: {
 		EN: "Your PIN is set. Keep it secret: we never ask for it by call.",
 		ZH: "密码已设置。请妥善保管，我们不会致电索要密码。",

@@ -31,7 +31,7 @@ func phoneCommand() *command {
 	return &command{
 		name:    "phone",
 		summary: "be a phone of a sandbox gateway",
-		subs:    []*command{phoneSMSCommand(), phoneUSSDCommand()},
+		subs:    []*command{phoneSMSCommand(), phoneUSSDCommand(), phoneEnrolCommand(), phoneSecureCommand(), phoneHelloCommand()},
 	}
 }
 
