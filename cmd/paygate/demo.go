@@ -23,7 +23,9 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/paygate/paygate/envelope"
 	"github.com/paygate/paygate/gateway"
+	"github.com/paygate/paygate/gateway/config"
 )
 
 // `paygate demo` (SPEC.md §1): a sandbox on free ports in a temporary
@@ -134,7 +136,9 @@ func playDemo(ctx context.Context, env *cmdEnv, opts demoOptions, scenes []demoS
 	}
 	// The defaults, not config.Load's environment: the script expects
 	// them (English replies, no fees, CNY).
-	sb, err := gateway.StartSandbox(ctx, gateway.SandboxOptions{Dir: dir, HTTPListen: "127.0.0.1:0", Logger: log})
+	cfg := config.Default()
+	cfg.Secure.Allow = append(cfg.Secure.Allow, config.AllowedMeasurement{Measurement: phoneMeasurement().String(), Label: "paygate phone reference module v1"})
+	sb, err := gateway.StartSandbox(ctx, gateway.SandboxOptions{Dir: dir, HTTPListen: "127.0.0.1:0", Logger: log, Config: &cfg})
 	if err != nil {
 		return fmt.Errorf("starting the sandbox: %w", err)
 	}
@@ -210,6 +214,7 @@ func demoScenes() []demoScene {
 		{"Demo Shop's terminal: Wang's PIN on the keypad, her code by SMS, one digit mistyped", sceneTerminal},
 		{"Zhang forgets his PIN: three wrong tries lock the phone; an operator unlocks it", sceneLockout},
 		{"STATUS: where is my money?", sceneStatus},
+		{"Li's phone gets a security module: the platform proves itself, the module's check passes, Li pays sealed", sceneSecure},
 		{"Closing the books: the bank's ledger and the audit log", sceneBooks},
 	}
 }
@@ -408,6 +413,10 @@ type demoPhone struct {
 	// session is the USSD session on screen; after counts its screens.
 	session string
 	after   int
+	// module is the phone's security module once it has one: texts go
+	// sealed and sealed replies are opened (and verified) by it.
+	module *envelope.Module
+	nonce  []byte // the integrity nonce of the last platform proof
 }
 
 func (d *demoRun) phone(name, number string) *demoPhone {
@@ -433,6 +442,15 @@ func (h *demoPhone) sms(text string, wants ...string) []string {
 		return nil
 	}
 	d.say(h.smsTag(), "> "+text)
+	if h.module != nil {
+		b, err := h.module.SealCommand(text)
+		if err != nil {
+			d.fail("%s's module sealing %q: %v", h.name, text, err)
+			return nil
+		}
+		text = envelope.EncodeText(b)
+		d.say(h.smsTag(), "  sealed: "+abbreviate(text, 40))
+	}
 	var sent struct{}
 	if err := d.phones.do(d.ctx, "POST", d.phones.phonePath(h.number, "sms"), map[string]string{"text": text}, http.StatusCreated, &sent); err != nil {
 		d.fail("%s texting %q: %v", h.name, text, err)
@@ -495,9 +513,13 @@ func (h *demoPhone) fetch(wait time.Duration) {
 		return
 	}
 	for _, m := range got.Messages {
-		h.inbox = append(h.inbox, m.Text)
+		text := m.Text
+		if h.module != nil && envelope.IsText(text) {
+			text = h.open(text)
+		}
+		h.inbox = append(h.inbox, text)
 		d.counts.mt++
-		d.say(h.smsTag(), "< "+m.Text)
+		d.say(h.smsTag(), "< "+text)
 	}
 }
 
@@ -1209,8 +1231,8 @@ func sceneBooks(d *demoRun) {
 	// Opening balances, less and plus what the day moved: money moves
 	// once, whatever was retried.
 	want := map[string]int64{
-		demoLiAccount:      1_000_000 - 50_000 - 2_550 - 2_000,
-		demoWangAcct:       500_000 + 50_000 + 2_000 - 1_250 - 8_800,
+		demoLiAccount:      1_000_000 - 50_000 - 2_550 - 2_000 - 1_000,
+		demoWangAcct:       500_000 + 50_000 + 2_000 - 1_250 - 8_800 + 1_000,
 		demoZhangAcct:      0,
 		"6222020000009001": 2_550 + 1_250 + 8_800,
 	}
@@ -1260,4 +1282,86 @@ func demoFirst(texts []string) string {
 		return ""
 	}
 	return texts[0]
+}
+
+// open opens a sealed text with the phone's module: its verified text,
+// or what the module made of a proof.
+func (h *demoPhone) open(text string) string {
+	b, err := envelope.DecodeText(text)
+	if err != nil {
+		h.d.fail("%s got a malformed sealed text: %v", h.name, err)
+		return text
+	}
+	m, err := h.module.Open(b)
+	if err != nil {
+		h.d.fail("%s's module refused a sealed text: %v", h.name, err)
+		return text
+	}
+	switch m.Kind {
+	case envelope.KindText:
+		return "[sealed, verified] " + m.Text
+	case envelope.KindProof:
+		h.nonce = m.Nonce
+		return "[sealed] the platform's proof, verified by the module; integrity nonce " + hex.EncodeToString(m.Nonce)
+	}
+	return "[sealed] " + m.Kind.String()
+}
+
+// sendSealed posts an envelope the module made.
+func (h *demoPhone) sendSealed(b []byte, what string) {
+	d := h.d
+	if d.err != nil {
+		return
+	}
+	d.say(h.smsTag(), "> ["+what+"] "+abbreviate(envelope.EncodeText(b), 40))
+	var sent struct{}
+	if err := d.phones.do(d.ctx, "POST", d.phones.phonePath(h.number, "sms"), map[string]string{"text": envelope.EncodeText(b)}, http.StatusCreated, &sent); err != nil {
+		d.fail("%s sending %s: %v", h.name, what, err)
+	}
+	d.counts.mo++
+}
+
+func sceneSecure(d *demoRun) {
+	li := d.li
+	var p struct {
+		DeviceID    string `json:"device_id"`
+		KeyVersion  int    `json:"key_version"`
+		MasterKey   string `json:"master_key"`
+		PlatformKey string `json:"platform_key"`
+	}
+	if !d.admin("POST", "/v1/admin/devices", map[string]string{"phone": demoLiPhone}, http.StatusCreated, &p) {
+		return
+	}
+	d.say(demoOperatorTag, "issued security module "+p.DeviceID+" to Li's phone; it is personalised with its key out of band")
+	cfg, err := moduleConfig(p.DeviceID, p.KeyVersion, secretString(p.MasterKey), p.PlatformKey)
+	if err != nil {
+		d.fail("personalising the module: %v", err)
+		return
+	}
+	if li.module, err = envelope.NewModule(cfg); err != nil {
+		d.fail("personalising the module: %v", err)
+		return
+	}
+	hello, err := li.module.Hello()
+	if err != nil {
+		d.fail("the module's hello: %v", err)
+		return
+	}
+	li.sendSealed(hello, "hello: the module's challenge")
+	li.expect("the platform's proof, verified by the module")
+	if d.err != nil || !li.module.Verified() {
+		d.fail("the module did not verify the platform")
+		return
+	}
+	report, err := li.module.Report(li.nonce, phoneComponents(false)...)
+	if err != nil {
+		d.fail("the module's report: %v", err)
+		return
+	}
+	li.sendSealed(report, "report: the module's measurement of the app, bound to the nonce")
+	li.expect("security check passed. Payments are on.")
+	li.sms("SEND "+demoWangPhone+" 10", "Send 10.00 CNY to W*** F***")
+	code := d.codeIn(demoFirst(li.sms("OK "+demoLiPIN, "paygate code")))
+	li.sms(code, "Confirmed: 10.00 CNY to W*** F***", "Paid 10.00 CNY to W*** F***")
+	d.wang.expect("转账10.00CNY")
 }

@@ -67,7 +67,9 @@ func TestDemo(t *testing.T) {
 		// STATUS, and the books.
 		regexp.MustCompile(`(?m)^\[Li 138\*\*\*\*8000 SMS\] < Ref [A-Z0-9]{8}, 500\.00 CNY to W\*\*\* F\*\*\*: paid\.`),
 		regexp.MustCompile(`(?m)^\[Bank\] Demo Shop +PGB \*\*\*\*9001 +126\.00 CNY$`),
-		regexp.MustCompile(`(?m)^=== paygate demo: all 12 scenes went as scripted in `),
+		regexp.MustCompile(`(?m)^\[Li 138\*\*\*\*8000 SMS\] < \[sealed, verified\] Your phone's security check passed\. Payments are on\.$`),
+		regexp.MustCompile(`(?m)^\[Li 138\*\*\*\*8000 SMS\] < \[sealed, verified\] Paid 10\.00 CNY to W\*\*\* F\*\*\*`),
+		regexp.MustCompile(`(?m)^=== paygate demo: all 13 scenes went as scripted in `),
 	} {
 		if !want.MatchString(stdout) {
 			t.Errorf("stdout lacks %s", want)
