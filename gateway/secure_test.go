@@ -381,3 +381,54 @@ func metricValue(page, sample string) float64 {
 	}
 	return 0
 }
+
+// TestSecureRotateRevoke: an operator rotates a device's key; the module
+// personalised with the new version is accepted, and its first envelope
+// retires the old version; revoking the device sends replies in clear
+// again and refuses its envelopes.
+func TestSecureRotateRevoke(t *testing.T) {
+	w := newWorld(t, withAdmin(t, nil), withSecure(t, "optional"))
+	li, _ := w.moneySetup()
+	old := w.issueModule(li, true)
+	id := old.m.DeviceID().String()
+	mustContain(t, old.one("HELP"), "")
+	op := w.operator(annToken)
+	a := op.must(201, "POST", "/v1/admin/devices/"+id+"/rotate", map[string]any{})
+	if a.body["key_version"].(float64) != 2 || a.body["device_id"] != id {
+		t.Fatalf("rotation: %v", a.body)
+	}
+	// Until the module uses version 2, replies go under version 1.
+	mustContain(t, old.one("LANG EN"), "")
+	master, err := envelope.ParseMasterKey(a.body["master_key"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	platform, _ := hex.DecodeString(a.body["platform_key"].(string))
+	m2, err := envelope.NewModule(envelope.ModuleConfig{DeviceID: old.m.DeviceID(), KeyVersion: 2, MasterKey: master, Platform: platform})
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := &module{phone: old.phone, m: m2}
+	mustContain(t, md.one("BAL"), "send OK <PIN>")
+	dev := op.must(200, "GET", "/v1/admin/devices/"+id, nil).body
+	keys := dev["keys"].([]any)
+	if len(keys) != 2 || keys[0].(map[string]any)["state"] != "revoked" || keys[1].(map[string]any)["state"] != "active" {
+		t.Fatalf("keys after the first envelope under version 2: %v", keys)
+	}
+	// The old key is refused now.
+	b, _ := old.m.SealCommand("CANCEL")
+	old.inject(b)
+	mustContain(t, md.open(md.expect(1))[0], "A secure message from this phone was refused")
+
+	op.must(200, "POST", "/v1/admin/devices/"+id+"/revoke", map[string]any{})
+	mustContain(t, li.one("CANCEL"), "") // in clear again
+	if got := li.w.sim.ReceivedTexts(li.num); envelope.IsText(got[len(got)-1]) {
+		t.Fatalf("a reply after revocation is still sealed: %q", got[len(got)-1])
+	}
+	b, _ = m2.SealCommand("BAL")
+	md.inject(b)
+	li.quiet() // refused; the notice went within the minute already
+	if sub := op.must(200, "GET", "/v1/admin/subscribers/"+liNum, nil).body; sub["device"] != nil {
+		t.Fatalf("the subscriber still has a device: %v", sub["device"])
+	}
+}
