@@ -32,17 +32,18 @@ type secureChannel struct {
 	reportWait time.Duration
 }
 
-// newSecureChannel reads the platform key; a missing file turns the
-// channel off (sandbox makes one), any other problem is an error.
-func newSecureChannel(cfg secureConfig) (*secureChannel, error) {
-	sc := &secureChannel{reportWait: cfg.reportWait}
-	if cfg.keyFile == "" {
+// newSecureChannel reads the platform key from keyFile; a missing file
+// turns the channel off (the sandbox makes one), any other problem is an
+// error. reportWait is secure.report_wait.
+func newSecureChannel(keyFile string, reportWait time.Duration) (*secureChannel, error) {
+	sc := &secureChannel{reportWait: reportWait}
+	if keyFile == "" {
 		return sc, nil
 	}
-	if _, err := os.Stat(cfg.keyFile); errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(keyFile); errors.Is(err, os.ErrNotExist) {
 		return sc, nil
 	}
-	seed, err := readKeyFile(cfg.keyFile)
+	seed, err := readKeyFile(keyFile)
 	if err != nil {
 		return nil, fmt.Errorf("keys.platform_key_file: %w", err)
 	}
@@ -51,16 +52,11 @@ func newSecureChannel(cfg secureConfig) (*secureChannel, error) {
 	return sc, nil
 }
 
-type secureConfig struct {
-	keyFile    string
-	reportWait time.Duration
-}
-
 // on reports whether the channel can run (the platform key is there).
 func (sc *secureChannel) on() bool { return sc.platform != nil }
 
-// PlatformKey is the public key modules are personalised with; nil when
-// the channel is off.
+// publicKey is the platform's public key, which modules are
+// personalised with; nil when the channel is off.
 func (sc *secureChannel) publicKey() ed25519.PublicKey {
 	if sc.platform == nil {
 		return nil
@@ -157,12 +153,14 @@ func (g *Gateway) sealedStep(ctx context.Context, tx *store.Tx, msg *flows.Inbou
 	}
 	if uk.State == store.DeviceIssued {
 		// The module of an issued device asks to be this phone's with
-		// ENROL; its PIN and code answer as any command does. Nothing
-		// else: it is not the phone's device yet.
+		// ENROL; its PIN and code answer as any command does. It is
+		// not the phone's device yet, so what it seals counts as clear
+		// text: it cannot stand in for the phone's own module where
+		// the policy requires envelopes.
 		if m.Kind != envelope.KindText {
 			return refuse(refusedMessage)
 		}
-		msg.Text, msg.Sealed = m.Text, true
+		msg.Text = m.Text
 		if strings.EqualFold(strings.TrimSpace(m.Text), enrolCommand) {
 			return nil, "", g.engine.Enrol(ctx, tx, *msg, uk.Device)
 		}
