@@ -119,7 +119,7 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 		db.Close()
 		return nil, err
 	}
-	secure, err := newSecureChannel(secureConfig{keyFile: cfg.Keys.PlatformKeyFile, reportWait: cfg.Secure.ReportWait})
+	secure, err := newSecureChannel(cfg.Keys.PlatformKeyFile, cfg.Secure.ReportWait)
 	if err != nil {
 		db.Close()
 		return nil, err

@@ -89,15 +89,12 @@ func (tx *Tx) IssueDevice(ctx context.Context, phone flows.MSISDN, at time.Time)
 	master := make(envelope.MasterKey, envelope.MasterKeySize)
 	rand.Read(master)
 	p := Personalisation{Device: id, Version: 1, Master: master, Phone: phone, State: DeviceIssued}
+	enrolled := int64(0)
 	if phone != "" {
 		if err := tx.revokePhoneDevice(ctx, phone, at); err != nil {
 			return Personalisation{}, err
 		}
-		p.State = DeviceActive
-	}
-	enrolled := int64(0)
-	if phone != "" {
-		enrolled = micros(at)
+		p.State, enrolled = DeviceActive, micros(at)
 	}
 	if _, err := tx.q.ExecContext(ctx, tx.rebind(`INSERT INTO devices (id, phone, state, created_at, enrolled_at) VALUES (?, ?, ?, ?, ?)`),
 		id.String(), string(phone), p.State, micros(at), enrolled); err != nil {

@@ -59,13 +59,17 @@ const (
 // goes and as whom.
 const merchantsWhere = "It calls the admin API of the gateway at --url (default $" + adminURLEnv + ",\n" +
 	"else http.listen of --config, else " + defaultGatewayURL + ") as an operator.\n" +
-	"The token is $" + adminTokenEnv + " when it is set and --token-file is not;\n" +
-	"else the line of --operator in --token-file (default admin.token_file of\n" +
-	"--config, or of the defaults and PAYGATE_ variables: admin.token in the\n" +
-	"current directory, the sandbox's when it runs there). A token file of\n" +
+	operatorTokenHelp + " A token file of\n" +
 	"several operators needs --operator. Every call is written to the\n" +
 	"gateway's audit log under the operator's name. Exit status 1: the gateway\n" +
 	"refused or could not be reached; 2: a flag or a field is wrong."
+
+// operatorTokenHelp says where an admin API client's operator token
+// comes from (adminFlags.registerOperator's flags).
+const operatorTokenHelp = "The token is $" + adminTokenEnv + " when it is set and --token-file is not;\n" +
+	"else the line of --operator in --token-file (default admin.token_file of\n" +
+	"--config, or of the defaults and PAYGATE_ variables: admin.token in the\n" +
+	"current directory, the sandbox's when it runs there)."
 
 // adminFlags are the flags of every merchants command: which gateway,
 // as which operator.
@@ -76,13 +80,19 @@ type adminFlags struct {
 }
 
 func (f *adminFlags) register(fs *flag.FlagSet) {
-	f.fs = fs
 	fs.StringVar(&f.url, "url", "", "the gateway's `URL`")
 	fs.Lookup("url").DefValue = defaultGatewayURL
-	fs.StringVar(&f.tokenFile, "token-file", "", "the operators' token `file` (\"name token\" lines; default admin.token_file)")
-	fs.StringVar(&f.config, "config", "", "the gateway's config `file`: its admin.token_file and http.listen")
-	fs.StringVar(&f.operator, "operator", "", "the `name` whose line of the token file to use")
+	f.registerOperator(fs, "the gateway's config `file`: its admin.token_file and http.listen")
 	fs.BoolVar(&f.json, "json", false, "print the API's answer as JSON")
+}
+
+// registerOperator registers the flags that say which operator calls:
+// --token-file, --config (configHelp) and --operator.
+func (f *adminFlags) registerOperator(fs *flag.FlagSet, configHelp string) {
+	f.fs = fs
+	fs.StringVar(&f.tokenFile, "token-file", "", "the operators' token `file` (\"name token\" lines; default admin.token_file)")
+	fs.StringVar(&f.config, "config", "", configHelp)
+	fs.StringVar(&f.operator, "operator", "", "the `name` whose line of the token file to use")
 }
 
 // set reports whether flag name was given (on the command line or by

@@ -120,21 +120,14 @@ func phoneEnrolCommand() *command {
 			"gateway texts. With --direct the device is enrolled to NUMBER at once.\n" +
 			"Then start a session with `paygate phone hello NUMBER`. A phone that has\n" +
 			"a state file already is refused: remove the file to enrol it again.\n\n" +
-			"The admin API is called at --gateway as an operator: the token is\n" +
-			"$" + adminTokenEnv + " when it is set and --token-file is not; else the\n" +
-			"line of --operator in --token-file (default admin.token_file of --config,\n" +
-			"or of the defaults and PAYGATE_ variables: admin.token in the current\n" +
-			"directory, the sandbox's when it runs there).\n\n" + secureWhere,
+			"The admin API is called at --gateway as an operator. " + operatorTokenHelp + "\n\n" + secureWhere,
 		setup: func(fs *flag.FlagSet) action {
 			var f secureFlags
 			var af adminFlags
 			var direct bool
 			fs.BoolVar(&direct, "direct", false, "enrol the device to NUMBER at once (no ENROL, PIN and code)")
 			f.register(fs, "`DURATION` to wait for the first reply")
-			af.fs = fs
-			fs.StringVar(&af.tokenFile, "token-file", "", "the operators' token `file` (\"name token\" lines; default admin.token_file)")
-			fs.StringVar(&af.config, "config", "", "the gateway's config `file`: its admin.token_file")
-			fs.StringVar(&af.operator, "operator", "", "the `name` whose line of the token file to use")
+			af.registerOperator(fs, "the gateway's config `file`: its admin.token_file")
 			return func(ctx context.Context, env *cmdEnv, args []string) error {
 				number, err := oneNumber(args)
 				if err != nil {
